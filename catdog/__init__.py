@@ -1,0 +1,1 @@
+"""The report's cats-vs-dogs CNN: model, data, training. Knows nothing about Optuna."""

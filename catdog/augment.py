@@ -1,0 +1,72 @@
+"""Training-batch augmentation on the tensor, on the training device: no PIL, no CPU round trip.
+
+The report's torchvision transforms were RandomRotation(2) and RandomHorizontalFlip() applied per
+image by PIL. Here one affine warp per batch does the same: each image gets its own rotation angle
+in [-max, +max] degrees, its own coin flip, and optionally a random-resized crop, all folded into
+a 2x3 matrix per image and applied by a single `grid_sample` (bilinear, zero fill outside the
+image like RandomRotation's default black corners).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    rotation_degrees: float = 2.0  # the report's RandomRotation(2)
+    flip: bool = True  # the report's RandomHorizontalFlip(p=0.5)
+    min_crop_scale: float = 1.0  # RandomResizedCrop's smallest area fraction; 1.0 = no crop
+
+    @property
+    def is_identity(self) -> bool:
+        return self.rotation_degrees == 0 and not self.flip and self.min_crop_scale >= 1.0
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, S, S) in 0..255 -> float32 in [0, 1], like torchvision's ToTensor."""
+    return images.float().div_(255.0)
+
+
+def augment(
+    images: torch.Tensor, augmentation: Augmentation, generator: torch.Generator
+) -> torch.Tensor:
+    """uint8 (B, 3, S, S) -> augmented float32 (B, 3, S, S) in [0, 1], on images' device."""
+    pixels = to_float(images)
+    if augmentation.is_identity:
+        return pixels
+    batch, device = images.shape[0], images.device
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(batch, device=device, generator=generator)
+
+    angle = uniform(-1.0, 1.0) * math.radians(augmentation.rotation_degrees)
+    mirror = torch.ones(batch, device=device)
+    if augmentation.flip:
+        mirror = torch.where(uniform(0.0, 1.0) < 0.5, -1.0, 1.0)
+    # Crop: width/height as fractions of the image, RandomResizedCrop's area and 3/4..4/3 ratio.
+    width = height = torch.ones(batch, device=device)
+    shift_x = shift_y = torch.zeros(batch, device=device)
+    if augmentation.min_crop_scale < 1.0:
+        area = uniform(augmentation.min_crop_scale, 1.0)
+        ratio = torch.exp(uniform(math.log(3 / 4), math.log(4 / 3)))
+        width = torch.sqrt(area * ratio).clamp(max=1.0)
+        height = torch.sqrt(area / ratio).clamp(max=1.0)
+        shift_x = uniform(-1.0, 1.0) * (1.0 - width)
+        shift_y = uniform(-1.0, 1.0) * (1.0 - height)
+    # affine_grid maps output coordinates in [-1, 1] to input coordinates:
+    # input = crop_scale @ rotation @ mirror @ output + shift.
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack(
+        [
+            torch.stack([width * cos * mirror, -width * sin, shift_x], dim=1),
+            torch.stack([height * sin * mirror, height * cos, shift_y], dim=1),
+        ],
+        dim=1,
+    )  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
+    return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -1,0 +1,135 @@
+"""Decode a split once into a uint8 tensor and keep it on disk while the files are unchanged.
+
+A split of N images at S px becomes `images` (N, 3, S, S) uint8 and `labels` (N,) int64, in the
+class-sorted file order of `catdog.dataset`. The cache file is keyed by a fingerprint of every
+file's path, size and modification time plus the image size, so editing, adding or removing one
+image rebuilds it, and anything else reuses it (8 000 photos at 256 px: 1.5 GiB, read back in
+about a second instead of a minute of JPEG decoding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from catdog.atomic import atomic_write
+from catdog.dataset import ImageFile, SkippedFile, list_split
+from catdog.images import ImageDecodeError, decode_image
+
+CACHE_FORMAT = "catdog-image-cache-1"  # bump when decoding changes, so old caches are not reused
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    images: torch.Tensor  # (N, 3, S, S) uint8
+    labels: torch.Tensor  # (N,) int64, 0 = cat, 1 = dog
+    paths: list[str]  # source file of each row
+    skipped: list[SkippedFile]  # files left out, with the reason
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+
+def fingerprint(files: list[ImageFile], skipped: list[SkippedFile], image_size: int) -> str:
+    """Hex digest that changes whenever a listed file is added, removed, edited or relabelled."""
+    digest = hashlib.sha256(f"{CACHE_FORMAT}\n{image_size}\n".encode())
+    for path, label in [(f.path, f.label) for f in files] + [(s.path, -1) for s in skipped]:
+        stat = path.stat()
+        digest.update(f"{path}\0{label}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def load_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> ImageSet:
+    """The decoded split, from the cache when its fingerprint matches, else decoded and cached.
+
+    Undecodable files are skipped with a warning naming each one; they never stop the run.
+    """
+    listing = list_split(split_dir)
+    key = fingerprint(listing.files, listing.skipped, image_size)
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"{split_dir.name}-{image_size}px-{key[:20]}.safetensors"
+        if cache_file.exists():
+            image_set = _read_cache(cache_file)
+            if image_set is not None:
+                _warn_skipped(image_set.skipped)
+                return image_set
+    image_set = _decode_all(listing.files, listing.skipped, image_size)
+    _warn_skipped(image_set.skipped)
+    if cache_file is not None:
+        _write_cache(cache_file, image_set)
+        # Caches of earlier versions of this split at this size can never match again.
+        for stale in cache_file.parent.glob(f"{split_dir.name}-{image_size}px-*.safetensors"):
+            if stale != cache_file:
+                stale.unlink(missing_ok=True)
+    return image_set
+
+
+def _decode_all(files: list[ImageFile], skipped: list[SkippedFile], image_size: int) -> ImageSet:
+    def decode(file: ImageFile) -> np.ndarray | str:
+        try:
+            return decode_image(file.path, image_size)
+        except ImageDecodeError as error:
+            return str(error)
+
+    # Pillow releases the GIL while decoding and resizing, so threads use every core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        decoded = list(pool.map(decode, files))
+    images = torch.empty((len(files), 3, image_size, image_size), dtype=torch.uint8)
+    labels, paths, skipped = [], [], list(skipped)
+    for file, pixels in zip(files, decoded, strict=True):
+        if isinstance(pixels, str):
+            skipped.append(SkippedFile(file.path, pixels))
+            continue
+        images[len(labels)] = torch.from_numpy(pixels).permute(2, 0, 1)  # HWC -> CHW
+        labels.append(file.label)
+        paths.append(str(file.path))
+    images = images[: len(labels)].clone()
+    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), paths, skipped)
+
+
+def _warn_skipped(skipped: list[SkippedFile]) -> None:
+    for item in skipped:
+        warnings.warn(f"skipped {item.path}: {item.reason}", stacklevel=3)
+
+
+def _write_cache(cache_file: Path, image_set: ImageSet) -> None:
+    metadata = {
+        "format": CACHE_FORMAT,
+        "paths": json.dumps(image_set.paths),
+        "skipped": json.dumps([[str(s.path), s.reason] for s in image_set.skipped]),
+    }
+    tensors = {"images": image_set.images.contiguous(), "labels": image_set.labels}
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(cache_file) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
+
+
+def _read_cache(cache_file: Path) -> ImageSet | None:
+    """The cached set, or None when the file is unreadable (it is then rebuilt)."""
+    try:
+        with safe_open(str(cache_file), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if metadata.get("format") != CACHE_FORMAT:
+            return None
+        tensors = load_file(str(cache_file))
+        skipped = [SkippedFile(Path(p), r) for p, r in json.loads(metadata["skipped"])]
+        return ImageSet(
+            tensors["images"], tensors["labels"], json.loads(metadata["paths"]), skipped
+        )
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None

@@ -1,0 +1,70 @@
+"""The report's six-block CNN, exact at 256 px and valid down to 64 px.
+
+Each block is Conv2d(bias=False) -> BatchNorm2d -> ReLU -> MaxPool2d(2). At 256 px the
+convolutions are unpadded, as in the report, and the feature map ends at 128 x 2 x 2 = 512 values
+for Linear(512, 2). Unpadded, the six blocks need at least 179 px: below that, every convolution
+gets a zero border of kernel // 2 pixels, so that only the pools shrink the image (64 px -> 1 x 1,
+128 px -> 2 x 2). That is the one change; the head's width is always computed from the image size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CLASS_NAMES = ("cat", "dog")  # class index 0 = cat, 1 = dog, as ImageFolder sorts cats/ dogs/
+BLOCKS = ((16, 4), (32, 3), (32, 2), (64, 2), (64, 3), (128, 3))  # (out channels, kernel size)
+MIN_IMAGE_SIZE = 64  # 2**6: six pools of 2 leave at least one pixel
+
+
+def conv_padding(image_size: int) -> int | None:
+    """None for the report's unpadded convolutions where they fit, else padding = kernel // 2."""
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image size must be at least {MIN_IMAGE_SIZE} px, got {image_size}")
+    return None if _feature_side(image_size, padded=False) >= 1 else 1
+
+
+def _feature_side(image_size: int, *, padded: bool) -> int:
+    """Side in pixels of the last block's output for a square input of image_size pixels."""
+    side = image_size
+    for _, kernel in BLOCKS:
+        padding = kernel // 2 if padded else 0
+        side = side + 2 * padding - kernel + 1
+        if side < 2:
+            return 0
+        side //= 2
+    return side
+
+
+def head_width(image_size: int) -> int:
+    """Number of features entering the Linear head: channels x side x side."""
+    padded = conv_padding(image_size) is not None
+    side = _feature_side(image_size, padded=padded)
+    return BLOCKS[-1][0] * side * side
+
+
+class CatDogCNN(nn.Module):
+    """Six conv blocks and a linear head; input (B, 3, S, S) floats in [0, 1], output (B, 2)."""
+
+    def __init__(self, image_size: int = 256) -> None:
+        super().__init__()
+        self.image_size = image_size
+        padded = conv_padding(image_size) is not None
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for out_channels, kernel in BLOCKS:
+            padding = kernel // 2 if padded else 0
+            layers += [
+                nn.Conv2d(in_channels, out_channels, kernel, padding=padding, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(head_width(image_size), len(CLASS_NAMES))
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))

@@ -1,0 +1,95 @@
+"""Self-describing model files: safetensors weights plus what is needed to rebuild and use them.
+
+A model file holds the CNN's tensors and, in the safetensors header, a JSON `catdog` entry:
+format name and version, image size, class names, the training config, the metrics and any
+extra facts the caller adds (trial number, study, seed). Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from catdog.atomic import atomic_write
+from catdog.model import CLASS_NAMES, CatDogCNN
+
+MODEL_FORMAT = "catdog-model"
+MODEL_FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A file that is not a usable model file; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    model: CatDogCNN
+    info: dict[str, Any]  # the `catdog` header entry
+
+    @property
+    def image_size(self) -> int:
+        return int(self.info["image_size"])
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model_file(path: Path, model: CatDogCNN, **info: Any) -> str:
+    """Write `model` with `info` (JSON-serialisable) atomically; returns the file's SHA-256."""
+    header = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "image_size": model.image_size,
+        "class_names": list(CLASS_NAMES),
+        **info,
+    }
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(Path(path)) as temporary:
+        save_file(tensors, str(temporary), metadata={"catdog": json.dumps(header)})
+    return sha256_of(Path(path))
+
+
+def load_model_file(
+    path: Path, *, expected_sha256: str | None = None, device: str | torch.device = "cpu"
+) -> ModelFile:
+    """Rebuild the model from a model file; refuses files that fail any check."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+        raise ModelFileError(
+            f"{path}: SHA-256 does not match the one recorded when it was written "
+            "(the file was changed or damaged); refusing to load it"
+        )
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            info = json.loads((handle.metadata() or {}).get("catdog", "null"))
+            if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
+                raise ModelFileError(f"{path}: not a catdog model file")
+            if info.get("format_version") != MODEL_FORMAT_VERSION:
+                raise ModelFileError(
+                    f"{path}: model file format version {info.get('format_version')} is not "
+                    f"supported (this version reads {MODEL_FORMAT_VERSION})"
+                )
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: not a readable safetensors model file ({error})") from None
+    model = CatDogCNN(int(info["image_size"]))
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError:
+        raise ModelFileError(f"{path}: weights do not fit the network they describe") from None
+    return ModelFile(model.to(device).eval(), info)

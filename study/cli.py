@@ -1,0 +1,61 @@
+"""`catdog-study`: the command line. Each command lives in study/commands/."""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from catdog.dataset import DatasetError
+from catdog.device import DeviceError
+from catdog.modelfile import ModelFileError
+from study.commands.dashboard import dashboard
+from study.commands.data import data
+from study.commands.export import export, predict
+from study.commands.optimize import optimize
+from study.export import ExportError
+from study.optimize import StudyMismatch
+from study.storage import StorageError
+
+# Errors a user can cause: they end in one line ("Error: ...") and exit status 1.
+USER_ERRORS = (
+    DatasetError,
+    DeviceError,
+    ExportError,
+    ModelFileError,
+    StorageError,
+    StudyMismatch,
+    FileExistsError,
+    FileNotFoundError,
+    PermissionError,
+)
+
+
+class CatdogGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=CatdogGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="catdog-study")
+def cli() -> None:
+    """Hyperparameter study of the 2022 cats-vs-dogs report's CNN, with Optuna."""
+
+
+cli.add_command(optimize)
+cli.add_command(export)
+cli.add_command(predict)
+cli.add_command(dashboard)
+cli.add_command(data)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def main() -> None:
+    warnings.formatwarning = _one_line_warning
+    cli()

@@ -1,0 +1,1 @@
+"""One module per `catdog-study` command (or command group)."""

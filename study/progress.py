@@ -1,0 +1,48 @@
+"""What a study prints while it runs: one line per trial start, per epoch and per trial end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from catdog.config import TrainConfig
+from catdog.train import EpochMetrics
+
+
+def describe_config(config: TrainConfig) -> str:
+    shuffle = "on" if config.shuffle else "off"
+    return f"{config.optimizer} lr={config.lr:.3g} shuffle={shuffle} epochs={config.epochs}"
+
+
+@dataclass
+class Progress:
+    prefix: str = ""  # e.g. "[worker 2] " when several workers share a terminal
+
+    def echo(self, message: str) -> None:
+        click.echo(f"{self.prefix}{message}")
+
+    def trial_started(self, number: int, config: TrainConfig) -> None:
+        self.echo(f"trial {number}: {describe_config(config)}")
+
+    def epoch_finished(self, number: int, config: TrainConfig, m: EpochMetrics) -> None:
+        self.echo(
+            f"  trial {number} epoch {m.epoch:>2}/{config.epochs}  "
+            f"train loss {m.train_loss:.4f} acc {m.train_accuracy:6.1%}  "
+            f"test loss {m.eval_loss:.4f} acc {m.eval_accuracy:6.1%}  ({m.seconds:.1f} s)"
+        )
+
+    def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback: how the trial ended."""
+        accuracy = trial.user_attrs.get("test_accuracy")
+        figures = f"test accuracy {accuracy:.1%}" if accuracy is not None else ""
+        if trial.state == TrialState.COMPLETE:
+            self.echo(f"trial {trial.number} finished: test loss {trial.value:.4f}, {figures}")
+        elif trial.state == TrialState.PRUNED:
+            epochs = len(trial.intermediate_values)
+            self.echo(f"trial {trial.number} pruned after epoch {epochs}: {figures}")
+        elif trial.state == TrialState.FAIL:
+            reason = trial.user_attrs.get("fail_reason", "see the error above")
+            self.echo(f"trial {trial.number} failed: {reason}")
