@@ -59,3 +59,7 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 def main() -> None:
     warnings.formatwarning = _one_line_warning
     cli()
+
+
+if __name__ == "__main__":
+    main()
