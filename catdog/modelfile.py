@@ -1,8 +1,11 @@
 """Self-describing model files: safetensors weights plus what is needed to rebuild and use them.
 
 A model file holds the CNN's tensors and, in the safetensors header, a JSON `catdog` entry:
-format name and version, image size, class names, the training config, the metrics and any
-extra facts the caller adds (trial number, study, seed). Loading never unpickles anything.
+format name and version, image size, class names, a SHA-256 of the tensors, the training config,
+the metrics and any extra facts the caller adds (trial number, study, seed). Loading checks the
+tensors against that digest, and the whole file against a SHA-256 the caller recorded when one
+is given (the study records one per checkpoint; `export` writes one beside the file). Loading
+never unpickles anything.
 """
 
 from __future__ import annotations
@@ -46,20 +49,49 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """Digest of names, dtypes, shapes and bytes of every tensor, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_model_file(path: Path, model: CatDogCNN, **info: Any) -> str:
     """Write `model` with `info` (JSON-serialisable) atomically; returns the file's SHA-256."""
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     header = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "image_size": model.image_size,
         "class_names": list(CLASS_NAMES),
+        "tensors_sha256": tensors_sha256(tensors),
         **info,
     }
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(Path(path)) as temporary:
         save_file(tensors, str(temporary), metadata={"catdog": json.dumps(header)})
     return sha256_of(Path(path))
+
+
+def checksum_path(path: Path) -> Path:
+    """Where `export` writes a model file's SHA-256, in `sha256sum` format: PATH.sha256."""
+    return Path(f"{path}.sha256")
+
+
+def write_checksum(path: Path, sha256: str) -> None:
+    with atomic_write(checksum_path(path)) as temporary:
+        Path(temporary).write_text(f"{sha256}  {Path(path).name}\n")
+
+
+def read_checksum(path: Path) -> str | None:
+    """The SHA-256 recorded beside `path`, or None when there is no PATH.sha256."""
+    try:
+        return checksum_path(path).read_text().split()[0]
+    except (FileNotFoundError, IndexError):
+        return None
 
 
 def load_model_file(
@@ -85,8 +117,13 @@ def load_model_file(
                     f"supported (this version reads {MODEL_FORMAT_VERSION})"
                 )
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, json.JSONDecodeError) as error:
+    except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelFileError(f"{path}: not a readable safetensors model file ({error})") from None
+    if tensors_sha256(tensors) != info.get("tensors_sha256"):
+        raise ModelFileError(
+            f"{path}: the weights do not match the digest written with them (the file was "
+            "changed or damaged); refusing to use it"
+        )
     model = CatDogCNN(int(info["image_size"]))
     try:
         model.load_state_dict(tensors)

@@ -12,7 +12,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
 from catdog.atomic import atomic_write
-from catdog.modelfile import ModelFile, load_model_file
+from catdog.modelfile import ModelFile, load_model_file, sha256_of, write_checksum
 from study.objective import CHECKPOINT_ATTR, CHECKPOINT_SHA_ATTR
 
 
@@ -65,4 +65,5 @@ def export_checkpoint(
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(out) as temporary:
             shutil.copyfile(downloaded, temporary)
+        write_checksum(out, sha256_of(out))
     return trial, model_file

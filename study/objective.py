@@ -7,6 +7,7 @@ model is uploaded as an artifact whose id and SHA-256 are kept on the trial.
 
 from __future__ import annotations
 
+import errno
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from catdog.modelfile import save_model_file
 from catdog.train import DeviceImages, EpochMetrics, TrainingDiverged, TrainState, train
 from study.baselines import is_baseline
 from study.progress import Progress
+from study.resume import RESUME_ATTR, CheckpointRefused, ResumePoint, ResumeStore, retry_history
 from study.space import SearchSpace, to_config
 
 # Names of the per-epoch curves stored on each trial, and where they come from in EpochMetrics.
@@ -52,9 +54,12 @@ class Objective:
     precision: str  # "fp32" or "bf16", resolved once per process
     seed: int  # trial n trains with seed + n unless the trial already carries one
     artifact_store: optuna.artifacts.FileSystemArtifactStore
+    resume_store: ResumeStore
     progress: Progress
+    current_trial: int | None = None  # number of the trial running now, for Ctrl-C handling
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.current_trial = trial.number
         config = to_config(self.space.suggest(trial))
         seed = trial.user_attrs.get("seed", self.seed + trial.number)
         device = self.data.train.images.device
@@ -68,6 +73,7 @@ class Objective:
         }.items():
             trial.set_user_attr(key, value)
         self.progress.trial_started(trial.number, config)
+        resume = self._resume_point(trial, config, seed)
         prunable = not is_baseline(trial)
 
         def on_epoch(metrics: EpochMetrics, state: TrainState) -> None:
@@ -77,8 +83,10 @@ class Objective:
             trial.set_user_attr("test_accuracy", metrics.eval_accuracy)
             trial.report(metrics.eval_loss, metrics.epoch)
             self.progress.epoch_finished(trial.number, config, metrics)
-            if prunable and metrics.epoch < config.epochs and trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
+            if metrics.epoch < config.epochs:
+                self.resume_store.save(trial, state, config, seed)
+                if prunable and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
         try:
             state = train(
@@ -88,7 +96,19 @@ class Objective:
                 precision=self.precision,
                 seed=seed,
                 on_epoch=on_epoch,
+                resume=resume.state if resume else None,
             )
+            self._store_checkpoint(trial, state, seed)
+        except optuna.TrialPruned:
+            self.resume_store.discard(trial)
+            raise
+        except KeyboardInterrupt:
+            epochs = len(trial.user_attrs.get("epoch_test_loss", []))
+            trial.set_user_attr(
+                FAIL_REASON_ATTR,
+                f"interrupted by the user after epoch {epochs}; queued again to resume",
+            )
+            raise
         except TrainingDiverged as error:
             self._fail(trial, str(error))
         except torch.OutOfMemoryError:
@@ -97,11 +117,47 @@ class Objective:
                 f"out of device memory at batch size {config.batch_size}; "
                 "use a smaller batch size or fewer --jobs on this GPU",
             )
-        self._store_checkpoint(trial, state, seed)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self._fail(
+                trial,
+                f"disk full while writing a checkpoint ({error.strerror}); "
+                "free space and run again; checkpoints of earlier trials are intact",
+            )
+        self.resume_store.discard(trial)
         return state.history[-1].eval_loss
+
+    def _resume_point(self, trial: optuna.Trial, config, seed: int) -> ResumePoint | None:
+        """The checkpoint a retried trial continues from, or None to start at epoch 1."""
+        info = trial.user_attrs.get(RESUME_ATTR)
+        if info is None or not retry_history(trial):
+            return None
+        try:
+            point = self.resume_store.load(info, config, seed)
+        except CheckpointRefused as error:
+            trial.set_user_attr("resume_refused", str(error))
+            self.progress.echo(f"trial {trial.number}: {error}; starting from epoch 1")
+            return None
+        trial.set_user_attr(
+            "resumed_from", {"trial": retry_history(trial)[-1], "epoch": point.epoch}
+        )
+        self.progress.echo(
+            f"trial {trial.number} resumes trial {retry_history(trial)[-1]} from its "
+            f"checkpoint after epoch {point.epoch}"
+        )
+        # The earlier epochs' test losses, so the pruner and the dashboard see the whole curve.
+        for metrics in point.state["history"]:
+            if (
+                metrics["epoch"]
+                not in trial.storage.get_trial(trial._trial_id).intermediate_values
+            ):
+                trial.report(metrics["eval_loss"], metrics["epoch"])
+        return point
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
+        self.resume_store.discard(trial)
         raise TrialFailed(reason)
 
     def _store_checkpoint(self, trial: optuna.Trial, state: TrainState, seed: int) -> None:

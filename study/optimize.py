@@ -8,8 +8,10 @@ sampler runs with the constant-liar strategy, so concurrent workers do not all t
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing
 import os
+import signal
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +22,25 @@ import torch
 from catdog.device import choose_precision, configure, resolve_device
 from study.baselines import enqueue_report_runs
 from study.data import default_image_size, describe_data, load_study_data, resolve_data
+from study.locks import storage_lock
 from study.objective import Objective, TrialFailed
 from study.progress import Progress, describe_config
+from study.resume import ResumeStore, requeue
 from study.space import DEFAULT_MAX_EPOCHS, SearchSpace, resolve_space, to_config
 from study.storage import (
     DEFAULT_ARTIFACT_DIR,
     DEFAULT_STORAGE,
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
     StorageError,
     open_artifact_store,
     open_storage,
+    parse_storage_url,
 )
 
 PRUNERS = ("hyperband", "median", "none")
 SPACE_ATTR = "search_space"
+WORKERS_ATTR = "workers_started"
 DATA_ATTR = "data"
 
 
@@ -57,6 +65,13 @@ class OptimizeSettings:
     storage: str = DEFAULT_STORAGE
     study_name: str = "catdog"
     artifact_dir: str = DEFAULT_ARTIFACT_DIR
+    heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
+    grace_period: int = GRACE_PERIOD_S  # seconds without heartbeat before a trial is dead
+
+    def open_storage(self) -> optuna.storages.RDBStorage:
+        return open_storage(
+            self.storage, heartbeat_interval=self.heartbeat, grace_period=self.grace_period
+        )
 
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -138,12 +153,15 @@ def run_optimize(settings: OptimizeSettings, progress: Progress | None = None) -
     root = resolve_data(settings.data, progress.echo)
     image_size = settings.image_size or default_image_size(root)
     resolve_device(settings.device)  # fail now, not in every worker
-    storage = open_storage(settings.storage)
-    study = open_study(settings, storage, space, data_key(root, image_size))
-    if settings.seed_configs:
-        queued = enqueue_report_runs(study, settings.max_epochs)
-        if queued:
-            progress.echo(f"queued the report's {queued} configurations as the first trials")
+    storage = settings.open_storage()
+    # Workers started at once (by hand, or on several machines) would each queue the report's
+    # runs: setting up the study is done by one of them at a time.
+    with storage_lock(parse_storage_url(settings.storage), f"study-{settings.study_name}"):
+        study = open_study(settings, storage, space, data_key(root, image_size))
+        if settings.seed_configs:
+            queued = enqueue_report_runs(study, settings.max_epochs)
+            if queued:
+                progress.echo(f"queued the report's {queued} configurations as the first trials")
     if settings.jobs == 1:
         run_worker(settings, settings.trials, 0, root, image_size)
     else:
@@ -156,7 +174,11 @@ def run_worker(
 ) -> None:
     """One worker: load the data onto the device once, then run `trials` trials."""
     progress = Progress(f"[worker {worker}] " if settings.jobs > 1 else "")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, shutdown: stop like Ctrl-C
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say it better
+    # Optuna logs every failed trial with its traceback; Progress prints the reason instead
+    # (an unexpected error still ends the run with its traceback: that is a bug to report).
+    logging.getLogger("optuna.study._optimize").setLevel(logging.ERROR)
     if settings.jobs > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // settings.jobs))
     device = resolve_device(settings.device)
@@ -167,33 +189,46 @@ def run_worker(
         f"training on {device} in {precision}: {data.description}, "
         f"{len(data.train)} training and {len(data.test)} test images"
     )
-    storage = open_storage(settings.storage)
+    storage = settings.open_storage()
     space = resolve_space(settings.space, max_epochs=settings.max_epochs)
-    # A fresh sampler seed per worker and per resumed run: a repeated seed would repeat
-    # the random start-up points of the earlier run.
-    existing = len(optuna.load_study(study_name=settings.study_name, storage=storage).trials)
-    sampler_seed = int(
-        hashlib.sha256(f"{settings.seed}/{worker}/{existing}".encode()).hexdigest()[:8], 16
-    )
-    study = open_study(
-        settings, storage, space, data_key(root, image_size), sampler_seed=sampler_seed
-    )
+    key = data_key(root, image_size)
+    with storage_lock(parse_storage_url(settings.storage), f"study-{settings.study_name}"):
+        study = open_study(settings, storage, space, key)
+        # Every worker ever started on this study gets its own ordinal, and from it its own
+        # sampler seed: workers started together must not draw the same random start-up
+        # points, and a resumed run must not repeat those of the run before it.
+        ordinal = study.user_attrs.get(WORKERS_ATTR, 0)
+        study.set_user_attr(WORKERS_ATTR, ordinal + 1)
+    sampler_seed = int(hashlib.sha256(f"{settings.seed}/{ordinal}".encode()).hexdigest()[:8], 16)
+    study = open_study(settings, storage, space, key, sampler_seed=sampler_seed)
     objective = Objective(
         space=space,
         data=data,
         precision=precision,
         seed=settings.seed,
         artifact_store=open_artifact_store(settings.artifact_dir),
+        resume_store=ResumeStore(settings.artifact_dir, settings.study_name),
         progress=progress,
     )
-    study.optimize(
-        objective,
-        n_trials=trials,
-        timeout=settings.timeout,
-        catch=(TrialFailed,),
-        callbacks=[progress.trial_finished],
-        gc_after_trial=False,
-    )
+    try:
+        study.optimize(
+            objective,
+            n_trials=trials,
+            timeout=settings.timeout,
+            catch=(TrialFailed,),
+            callbacks=[progress.trial_finished],
+            gc_after_trial=False,
+        )
+    except KeyboardInterrupt:
+        # Optuna has marked the running trial FAIL; queue it again so that the next run
+        # resumes it from its last epoch's checkpoint.
+        if objective.current_trial is not None:
+            requeue(study, objective.current_trial)
+        raise
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _worker_entry(

@@ -18,9 +18,10 @@ import optuna
 import sqlalchemy.exc
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from catdog.atomic import atomic_write
+from study.locks import storage_lock
 
 DEFAULT_STORAGE = "sqlite:///storage/catdog.db"
 DEFAULT_ARTIFACT_DIR = "storage/artifacts"
@@ -34,6 +35,21 @@ class StorageError(RuntimeError):
     """The study store cannot be opened or used; the message says what to do."""
 
 
+def parse_storage_url(url: str) -> URL:
+    """The SQLAlchemy URL for --storage; bare postgresql:// gets this project's psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise StorageError(
+            f"cannot parse storage URL {url!r}: expected e.g. sqlite:///storage/catdog.db or "
+            "postgresql://user:password@host/dbname"
+        ) from None
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy's bare postgresql:// means psycopg2; this project installs psycopg 3.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
 def open_storage(
     url: str,
     *,
@@ -41,28 +57,21 @@ def open_storage(
     grace_period: int = GRACE_PERIOD_S,
 ) -> RDBStorage:
     """RDBStorage for `url` with heartbeats and stale-trial retries, or a one-line StorageError."""
-    try:
-        parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        raise StorageError(
-            f"cannot parse storage URL {url!r}: expected e.g. sqlite:///storage/catdog.db or "
-            "postgresql+psycopg://user:password@host/dbname"
-        ) from None
-    if parsed.drivername == "postgresql":
-        # SQLAlchemy's bare postgresql:// means psycopg2; this project installs psycopg 3.
-        parsed = parsed.set(drivername="postgresql+psycopg")
-        url = parsed.render_as_string(hide_password=False)
+    parsed = parse_storage_url(url)
     engine_kwargs: dict = {}
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-        _prepare_sqlite(parsed.database)
+        _create_folder_of(parsed.database)
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs = {"pool_pre_ping": True}  # survive server restarts and idle timeouts
     try:
-        with warnings.catch_warnings():
+        # Workers starting together on a fresh database would race to create its tables.
+        with storage_lock(parsed), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if parsed.get_backend_name() == "sqlite":
+                _enable_wal(parsed.database)
             return RDBStorage(
-                url,
+                parsed.render_as_string(hide_password=False),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
@@ -79,25 +88,30 @@ def open_storage(
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None
     except RuntimeError as error:
-        # Optuna's schema-version check; its message names the fix (optuna storage upgrade).
-        raise StorageError(" ".join(str(error).split())) from None
+        # Optuna's schema-version check; its message names the fix, here with the real URL.
+        message = " ".join(str(error).split()).replace("$STORAGE_URL", _redacted(url))
+        raise StorageError(message) from None
 
 
-def _prepare_sqlite(database: str | None) -> None:
-    """Create the SQLite file's folder and switch the file to WAL mode (a persistent setting)."""
+def _create_folder_of(database: str | None) -> None:
     if not database or database == ":memory:":
         return
-    path = Path(database)
-    if path.parent and not path.parent.exists():
-        try:
-            path.parent.mkdir(parents=True)
-        except OSError as error:
-            raise StorageError(f"cannot create folder {path.parent} for {path}: {error}") from None
+    folder = Path(database).parent
     try:
-        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as connection:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"cannot create folder {folder} for {database}: {error}") from None
+
+
+def _enable_wal(database: str | None) -> None:
+    """WAL journal: readers never block the writer. A persistent setting of the file."""
+    if not database or database == ":memory:":
+        return
+    try:
+        with sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT_S) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
     except sqlite3.Error as error:
-        raise StorageError(f"cannot open SQLite file {path}: {error}") from None
+        raise StorageError(f"cannot open SQLite file {database}: {error}") from None
 
 
 def _redacted(url: str) -> str:

@@ -11,7 +11,7 @@ import torch
 
 from catdog.images import ImageDecodeError, decode_image
 from catdog.model import CLASS_NAMES
-from catdog.modelfile import load_model_file
+from catdog.modelfile import load_model_file, read_checksum
 from catdog.train import predict_probabilities
 from study.export import export_checkpoint
 from study.options import storage_options
@@ -44,7 +44,7 @@ def export(
     metrics = model_file.info.get("metrics", {})
     click.echo(
         f"exported trial {trial.number} ({model_file.image_size} px, test accuracy "
-        f"{metrics.get('test_accuracy', float('nan')):.2%}) to {out}"
+        f"{metrics.get('test_accuracy', float('nan')):.2%}) to {out}, SHA-256 in {out}.sha256"
     )
 
 
@@ -52,8 +52,11 @@ def export(
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 def predict(model: Path, images: tuple[Path, ...]) -> None:
-    """Classify IMAGES with an exported MODEL file: prints cat or dog and its probability."""
-    model_file = load_model_file(model)
+    """Classify IMAGES with an exported MODEL file: prints cat or dog and its probability.
+
+    The file's SHA-256 is checked against MODEL.sha256 when that file exists (export writes it).
+    """
+    model_file = load_model_file(model, expected_sha256=read_checksum(model))
     size = model_file.image_size
     status = 0
     for path in images:

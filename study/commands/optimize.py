@@ -9,6 +9,7 @@ from study.optimize import PRUNERS, OptimizeSettings, describe_best, run_optimiz
 from study.options import storage_options
 from study.progress import Progress
 from study.space import DEFAULT_MAX_EPOCHS
+from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
 
 @click.command()
@@ -90,6 +91,21 @@ from study.space import DEFAULT_MAX_EPOCHS
     default=True,
     show_default=True,
     help="Queue the report's four configurations first (skipped if already run).",
+)
+@click.option(
+    "--heartbeat",
+    default=HEARTBEAT_INTERVAL_S,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds between a running trial's heartbeats.",
+)
+@click.option(
+    "--grace-period",
+    default=GRACE_PERIOD_S,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds without a heartbeat after which a trial's worker is taken for dead "
+    "and the trial is queued again, to resume from its last epoch.",
 )
 @storage_options
 def optimize(**options) -> None:
