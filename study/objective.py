@@ -1,8 +1,11 @@
-"""The Optuna objective: one trial trains the CNN with the trial's config and returns test loss.
+"""The Optuna objective: one trial trains the CNN with the trial's config and returns its loss on
+the evaluation set: the test set (the report's protocol) or a validation part of the training set.
 
-Each epoch's test loss goes to `trial.report`, so the pruner can stop the trial; per-epoch curves
-and the final figures are stored as user attrs (the dashboard shows them), and the finished
-model is uploaded as an artifact whose id and SHA-256 are kept on the trial.
+Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial; per-epoch
+curves and the final figures are stored as user attrs (the dashboard shows them), and the
+finished model is uploaded as an artifact whose id and SHA-256 are kept on the trial. With a
+validation part the test set is scored once, when a trial finishes, into `test_loss` and
+`test_accuracy`, so those two always mean the test set.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from optuna.artifacts import upload_artifact
 
 from catdog.modelfile import save_model_file
-from catdog.train import DeviceImages, EpochMetrics, TrainingDiverged, TrainState, train
+from catdog.train import DeviceImages, EpochMetrics, TrainingDiverged, TrainState, evaluate, train
 from study.baselines import is_baseline
 from study.progress import Progress
 from study.space import SearchSpace, to_config
@@ -29,6 +32,9 @@ CURVES = {
     "epoch_test_accuracy": "eval_accuracy",
     "epoch_seconds": "seconds",
 }
+# The same curves when a validation part is the evaluation set (--val-fraction > 0).
+VAL_CURVES = {attr.replace("epoch_test_", "epoch_val_"): name for attr, name in CURVES.items()}
+EVAL_SPLIT_ATTR = "eval_split"  # "test" or "val": which set the curves and objective are on
 CHECKPOINT_ATTR = "checkpoint_artifact_id"
 CHECKPOINT_SHA_ATTR = "checkpoint_sha256"
 FAIL_REASON_ATTR = "fail_reason"
@@ -43,6 +49,12 @@ class StudyData:
     train: DeviceImages
     test: DeviceImages
     description: str  # what the data is, e.g. "synthetic (storage/data/synthetic), 64 px"
+    val: DeviceImages | None = None  # held out of the training set, when --val-fraction > 0
+
+    @property
+    def eval_split(self) -> str:
+        """Which set judges each epoch: "val" when there is a validation part, else "test"."""
+        return "test" if self.val is None else "val"
 
 
 @dataclass
@@ -65,16 +77,19 @@ class Objective:
             "precision": self.precision,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "data": self.data.description,
+            EVAL_SPLIT_ATTR: self.data.eval_split,
         }.items():
             trial.set_user_attr(key, value)
         self.progress.trial_started(trial.number, config)
         prunable = not is_baseline(trial)
+        split = self.data.eval_split
+        curves = CURVES if split == "test" else VAL_CURVES
 
         def on_epoch(metrics: EpochMetrics, state: TrainState) -> None:
-            for attr, name in CURVES.items():
+            for attr, name in curves.items():
                 trial.set_user_attr(attr, [getattr(m, name) for m in state.history])
-            trial.set_user_attr("test_loss", metrics.eval_loss)
-            trial.set_user_attr("test_accuracy", metrics.eval_accuracy)
+            trial.set_user_attr(f"{split}_loss", metrics.eval_loss)
+            trial.set_user_attr(f"{split}_accuracy", metrics.eval_accuracy)
             trial.report(metrics.eval_loss, metrics.epoch)
             self.progress.epoch_finished(trial.number, config, metrics)
             if prunable and metrics.epoch < config.epochs and trial.should_prune():
@@ -84,7 +99,7 @@ class Objective:
             state = train(
                 config,
                 self.data.train,
-                self.data.test,
+                self.data.test if self.data.val is None else self.data.val,
                 precision=self.precision,
                 seed=seed,
                 on_epoch=on_epoch,
@@ -97,15 +112,24 @@ class Objective:
                 f"out of device memory at batch size {config.batch_size}; "
                 "use a smaller batch size or fewer --jobs on this GPU",
             )
-        self._store_checkpoint(trial, state, seed)
-        return state.history[-1].eval_loss
+        last = state.history[-1]
+        figures = {f"{split}_loss": last.eval_loss, f"{split}_accuracy": last.eval_accuracy}
+        if self.data.val is not None:
+            # The test set, once per finished trial: never seen by pruning or the sampler.
+            test_loss, test_accuracy = evaluate(state.model, self.data.test, self.precision)
+            figures |= {"test_loss": test_loss, "test_accuracy": test_accuracy}
+            trial.set_user_attr("test_loss", test_loss)
+            trial.set_user_attr("test_accuracy", test_accuracy)
+        self._store_checkpoint(trial, state, seed, figures)
+        return last.eval_loss
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
         raise TrialFailed(reason)
 
-    def _store_checkpoint(self, trial: optuna.Trial, state: TrainState, seed: int) -> None:
-        last = state.history[-1]
+    def _store_checkpoint(
+        self, trial: optuna.Trial, state: TrainState, seed: int, figures: dict[str, float]
+    ) -> None:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"trial-{trial.number}-model.safetensors"
             sha256 = save_model_file(
@@ -118,11 +142,7 @@ class Objective:
                 seed=seed,
                 precision=self.precision,
                 data=self.data.description,
-                metrics={
-                    "test_loss": last.eval_loss,
-                    "test_accuracy": last.eval_accuracy,
-                    "epochs": last.epoch,
-                },
+                metrics={**figures, "epochs": len(state.history)},
             )
             artifact_id = upload_artifact(
                 artifact_store=self.artifact_store,
