@@ -62,9 +62,10 @@ def synth(out: Path, seed: int, train_per_class: int, test_per_class: int) -> No
     help="Folder to create; optimize uses this one by default.",
 )
 def download(dest: Path) -> None:
-    """Download Kaggle's chetankv/dogs-cats-images (the report's data) into DEST.
+    """Download the report's data from Kaggle into DEST.
 
-    Needs a Kaggle API token (https://www.kaggle.com/settings/api) in KAGGLE_API_TOKEN or
+    The data set is chetankv/dogs-cats-images (8 000 training and 2 000 test JPEGs). It needs
+    a Kaggle API token (https://www.kaggle.com/settings/api) in KAGGLE_API_TOKEN or
     ~/.kaggle/access_token, or a legacy key in KAGGLE_USERNAME and KAGGLE_KEY or
     ~/.kaggle/kaggle.json. Does nothing when DEST already holds the data set.
     """
