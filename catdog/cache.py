@@ -14,7 +14,7 @@ import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ class ImageSet:
     labels: torch.Tensor  # (N,) int64, 0 = cat, 1 = dog
     paths: list[str]  # source file of each row
     skipped: list[SkippedFile]  # files left out, with the reason
+    ignored: list[SkippedFile] = field(default_factory=list)  # hidden, system and stray files
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,10 +54,11 @@ def fingerprint(files: list[ImageFile], skipped: list[SkippedFile], image_size: 
     return digest.hexdigest()
 
 
-def load_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> ImageSet:
-    """The decoded split, from the cache when its fingerprint matches, else decoded and cached.
+def scan_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> ImageSet:
+    """The decoded split and every file left out with the reason.
 
-    Undecodable files are skipped with a warning naming each one; they never stop the run.
+    Read from the cache when its fingerprint matches, else decoded and cached. `data check` and
+    training both read a split through here, so they never disagree on which files are used.
     """
     listing = list_split(split_dir)
     key = fingerprint(listing.files, listing.skipped, image_size)
@@ -66,16 +68,21 @@ def load_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> Imag
         if cache_file.exists():
             image_set = _read_cache(cache_file)
             if image_set is not None:
-                _warn_skipped(image_set.skipped)
-                return image_set
+                return replace(image_set, ignored=listing.ignored)
     image_set = _decode_all(listing.files, listing.skipped, image_size)
-    _warn_skipped(image_set.skipped)
     if cache_file is not None:
         _write_cache(cache_file, image_set)
         # Caches of earlier versions of this split at this size can never match again.
         for stale in cache_file.parent.glob(f"{split_dir.name}-{image_size}px-*.safetensors"):
             if stale != cache_file:
                 stale.unlink(missing_ok=True)
+    return replace(image_set, ignored=listing.ignored)
+
+
+def load_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> ImageSet:
+    """`scan_split`, warning about each skipped file by name; they never stop the run."""
+    image_set = scan_split(split_dir, image_size, cache_dir)
+    warn_skipped(image_set.skipped)
     return image_set
 
 
@@ -102,7 +109,7 @@ def _decode_all(files: list[ImageFile], skipped: list[SkippedFile], image_size: 
     return ImageSet(images, torch.tensor(labels, dtype=torch.int64), paths, skipped)
 
 
-def _warn_skipped(skipped: list[SkippedFile]) -> None:
+def warn_skipped(skipped: list[SkippedFile]) -> None:
     for item in skipped:
         warnings.warn(f"skipped {item.path}: {item.reason}", stacklevel=3)
 

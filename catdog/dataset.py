@@ -6,12 +6,14 @@
 ROOT may also hold those two folders one level down (the Kaggle archive unpacks to
 `dataset/training_set`, ...). Files are listed class by class in sorted path order, exactly as
 torchvision's ImageFolder lists them, so that "no shuffle" means the report's class-sorted order.
-Hidden files and folders (`.DS_Store`, `._x.jpg`, `.ipynb_checkpoints/`) are not part of the set.
+Hidden files and folders (`.DS_Store`, `._x.jpg`, `.ipynb_checkpoints/`), system files
+(`Thumbs.db`) and files outside the class folders are not part of the set: a listing names them as
+ignored, so `data check` can show them, but they are never decoded, warned about or cached.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SPLITS = ("training_set", "test_set")
@@ -39,7 +41,8 @@ class SkippedFile:
 @dataclass(frozen=True)
 class SplitListing:
     files: list[ImageFile]
-    skipped: list[SkippedFile]
+    skipped: list[SkippedFile]  # in a class folder but plainly not an image: the user is told
+    ignored: list[SkippedFile] = field(default_factory=list)  # not part of the set at all
 
 
 def _is_hidden(path: Path) -> bool:
@@ -62,8 +65,13 @@ def find_dataset_root(root: Path) -> Path:
 
 
 def list_split(split_dir: Path) -> SplitListing:
-    """Image files of one split, class-sorted, and the files that are plainly not images."""
-    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not _is_hidden(p))
+    """Image files of one split, class-sorted, and the files left out.
+
+    Files in a class folder that are plainly not images are `skipped` (the user is warned);
+    hidden, system and stray entries are `ignored` (they are not part of the set).
+    """
+    entries = sorted(split_dir.iterdir())
+    class_dirs = [p for p in entries if p.is_dir() and not _is_hidden(p)]
     found = [p.name for p in class_dirs]
     if found != list(CLASS_FOLDERS):
         raise DatasetError(
@@ -72,17 +80,36 @@ def list_split(split_dir: Path) -> SplitListing:
         )
     files: list[ImageFile] = []
     skipped: list[SkippedFile] = []
+    ignored = [_ignored(p) for p in entries if p not in class_dirs]
     for label, class_dir in enumerate(class_dirs):
+        hidden_dirs: list[Path] = []
         for path in sorted(class_dir.rglob("*")):
-            relative = path.relative_to(class_dir)
-            if any(part.startswith(".") for part in relative.parts) or path.is_dir():
+            if any(path.is_relative_to(folder) for folder in hidden_dirs):
                 continue
-            if path.name.lower() in IGNORED_NAMES:
+            if _is_hidden(path):
+                if path.is_dir():
+                    hidden_dirs.append(path)
+                ignored.append(_ignored(path))
+            elif path.is_dir():
                 continue
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
+            elif path.name.lower() in IGNORED_NAMES:
+                ignored.append(_ignored(path))
+            elif path.suffix.lower() not in IMAGE_SUFFIXES:
                 skipped.append(
                     SkippedFile(path, f"not an image file ({path.suffix or 'no suffix'})")
                 )
-                continue
-            files.append(ImageFile(path, label))
-    return SplitListing(files, skipped)
+            else:
+                files.append(ImageFile(path, label))
+    return SplitListing(files, skipped, ignored)
+
+
+def _ignored(path: Path) -> SkippedFile:
+    """Why an entry is not part of the set; a hidden folder is named once, with its file count."""
+    if path.is_dir():
+        count = sum(1 for p in path.rglob("*") if not p.is_dir())
+        return SkippedFile(path, f"hidden folder ({count} file{'s' * (count != 1)})")
+    if path.name.lower() in IGNORED_NAMES:
+        return SkippedFile(path, "system file")
+    if _is_hidden(path):
+        return SkippedFile(path, "hidden file")
+    return SkippedFile(path, "not in a class folder")

@@ -60,3 +60,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     rgba = image.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def stored_size(path: Path) -> tuple[int, int]:
+    """(width, height) in pixels as stored in the file, from its header alone (no decoding)."""
+    with Image.open(path) as image:
+        return image.size

@@ -13,6 +13,7 @@ from study.commands.dashboard import dashboard
 from study.commands.data import data
 from study.commands.export import export, predict
 from study.commands.optimize import optimize
+from study.download import DownloadError
 from study.export import ExportError
 from study.optimize import StudyMismatch
 from study.storage import StorageError
@@ -21,6 +22,7 @@ from study.storage import StorageError
 USER_ERRORS = (
     DatasetError,
     DeviceError,
+    DownloadError,
     ExportError,
     ModelFileError,
     StorageError,

@@ -1,4 +1,8 @@
-"""Which data set a study trains on, at which size, loaded once per process onto the device."""
+"""Which data set a study trains on, at which size, loaded once per process onto the device.
+
+With a validation fraction F > 0, a stratified, seeded F of each class of the training set is
+held out: trials train on the rest and are judged on it, and the test set is kept for the end.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from catdog.cache import load_split
-from catdog.dataset import SPLITS, DatasetError, find_dataset_root
+from catdog.cache import ImageSet, warn_skipped
+from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError, find_dataset_root
+from catdog.scan import DatasetScan, scan_dataset
 from catdog.synthetic import read_manifest, write_synthetic_dataset
 from catdog.train import DeviceImages
 from study.objective import StudyData
@@ -52,16 +57,75 @@ def cache_dir_for(root: Path) -> Path:
     return CACHE_DIR / f"{resolved.name}-{tag}"
 
 
-def load_study_data(root: Path, image_size: int, device: torch.device) -> StudyData:
-    """Both splits decoded (or read from the cache) and moved to `device`."""
+def scan_data(root: Path, image_size: int) -> DatasetScan:
+    """Both splits of the data set at `root` through its cache: what `data check` shows."""
     dataset_root = find_dataset_root(root)
-    cache = cache_dir_for(dataset_root)
-    train_set, test_set = (load_split(dataset_root / s, image_size, cache) for s in SPLITS)
-    for split, image_set in zip(SPLITS, (train_set, test_set), strict=True):
-        if len(image_set) == 0:
-            raise DatasetError(f"{dataset_root / split} holds no usable image")
+    return scan_dataset(dataset_root, image_size, cache_dir_for(dataset_root))
+
+
+def load_study_data(
+    root: Path,
+    image_size: int,
+    device: torch.device,
+    *,
+    val_fraction: float = 0.0,
+    seed: int = 0,
+) -> StudyData:
+    """Both splits decoded (or read from the cache) and moved to `device`.
+
+    With val_fraction > 0 the training set is split into a training and a validation part
+    (see validation_split), seeded by `seed`.
+    """
+    scan = scan_data(root, image_size)
+    scan.require_every_class()
+    train_set, test_set = (scan.splits[split] for split in SPLITS)
+    for image_set in (train_set, test_set):
+        warn_skipped(image_set.skipped)
+    val_set = None
+    if val_fraction > 0:
+        train_index, val_index = validation_split(train_set.labels, val_fraction, seed)
+        train_set, val_set = _subset(train_set, train_index), _subset(train_set, val_index)
     return StudyData(
         train=DeviceImages.from_image_set(train_set, device),
         test=DeviceImages.from_image_set(test_set, device),
         description=describe_data(root, image_size),
+        val=None if val_set is None else DeviceImages.from_image_set(val_set, device),
+    )
+
+
+def validation_split(
+    labels: torch.Tensor, fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (training part, validation part) of a stratified split seeded by `seed`.
+
+    Each class gives round(fraction * its size) images, drawn at random, to the validation part.
+    Both index lists are ascending, so the training part keeps the class-sorted file order that
+    shuffle=false trains in.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    held_out = []
+    for label in labels.unique(sorted=True).tolist():
+        members = (labels == label).nonzero().flatten()
+        count = round(fraction * len(members))
+        if not 0 < count < len(members):
+            name = CLASS_FOLDERS[label]
+            raise DatasetError(
+                f"--val-fraction {fraction:g} of the {len(members)} {name} training images "
+                f"leaves {count} for validation and {len(members) - count} for training; "
+                "each part needs at least one"
+            )
+        order = torch.randperm(len(members), generator=generator)
+        held_out.append(members[order[:count]])
+    val_index = torch.cat(held_out).sort().values
+    in_training = torch.ones(len(labels), dtype=torch.bool)
+    in_training[val_index] = False
+    return in_training.nonzero().flatten(), val_index
+
+
+def _subset(image_set: ImageSet, index: torch.Tensor) -> ImageSet:
+    return ImageSet(
+        image_set.images[index],
+        image_set.labels[index],
+        [image_set.paths[i] for i in index.tolist()],
+        image_set.skipped,
     )

@@ -1,8 +1,11 @@
-"""The Optuna objective: one trial trains the CNN with the trial's config and returns test loss.
+"""The Optuna objective: one trial trains the CNN with the trial's config and returns its loss on
+the evaluation set: the test set (the report's protocol) or a validation part of the training set.
 
-Each epoch's test loss goes to `trial.report`, so the pruner can stop the trial; per-epoch curves
-and the final figures are stored as user attrs (the dashboard shows them), and the finished
-model is uploaded as an artifact whose id and SHA-256 are kept on the trial.
+Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial; per-epoch
+curves and the final figures are stored as user attrs (the dashboard shows them), and the
+finished model is uploaded as an artifact whose id and SHA-256 are kept on the trial. With a
+validation part the test set is scored once, when a trial finishes, into `test_loss` and
+`test_accuracy`, so those two always mean the test set.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from optuna.artifacts import upload_artifact
 
 from catdog.modelfile import save_model_file
-from catdog.train import DeviceImages, EpochMetrics, TrainingDiverged, TrainState, train
+from catdog.train import DeviceImages, EpochMetrics, TrainingDiverged, TrainState, evaluate, train
 from study.baselines import is_baseline
 from study.progress import Progress
 from study.resume import RESUME_ATTR, CheckpointRefused, ResumePoint, ResumeStore, retry_history
@@ -31,6 +34,9 @@ CURVES = {
     "epoch_test_accuracy": "eval_accuracy",
     "epoch_seconds": "seconds",
 }
+# The same curves when a validation part is the evaluation set (--val-fraction > 0).
+VAL_CURVES = {attr.replace("epoch_test_", "epoch_val_"): name for attr, name in CURVES.items()}
+EVAL_SPLIT_ATTR = "eval_split"  # "test" or "val": which set the curves and objective are on
 CHECKPOINT_ATTR = "checkpoint_artifact_id"
 CHECKPOINT_SHA_ATTR = "checkpoint_sha256"
 FAIL_REASON_ATTR = "fail_reason"
@@ -45,6 +51,12 @@ class StudyData:
     train: DeviceImages
     test: DeviceImages
     description: str  # what the data is, e.g. "synthetic (storage/data/synthetic), 64 px"
+    val: DeviceImages | None = None  # held out of the training set, when --val-fraction > 0
+
+    @property
+    def eval_split(self) -> str:
+        """Which set judges each epoch: "val" when there is a validation part, else "test"."""
+        return "test" if self.val is None else "val"
 
 
 @dataclass
@@ -70,17 +82,20 @@ class Objective:
             "precision": self.precision,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "data": self.data.description,
+            EVAL_SPLIT_ATTR: self.data.eval_split,
         }.items():
             trial.set_user_attr(key, value)
         self.progress.trial_started(trial.number, config)
         resume = self._resume_point(trial, config, seed)
         prunable = not is_baseline(trial)
+        split = self.data.eval_split
+        curves = CURVES if split == "test" else VAL_CURVES
 
         def on_epoch(metrics: EpochMetrics, state: TrainState) -> None:
-            for attr, name in CURVES.items():
+            for attr, name in curves.items():
                 trial.set_user_attr(attr, [getattr(m, name) for m in state.history])
-            trial.set_user_attr("test_loss", metrics.eval_loss)
-            trial.set_user_attr("test_accuracy", metrics.eval_accuracy)
+            trial.set_user_attr(f"{split}_loss", metrics.eval_loss)
+            trial.set_user_attr(f"{split}_accuracy", metrics.eval_accuracy)
             trial.report(metrics.eval_loss, metrics.epoch)
             self.progress.epoch_finished(trial.number, config, metrics)
             if metrics.epoch < config.epochs:
@@ -92,18 +107,26 @@ class Objective:
             state = train(
                 config,
                 self.data.train,
-                self.data.test,
+                self.data.test if self.data.val is None else self.data.val,
                 precision=self.precision,
                 seed=seed,
                 on_epoch=on_epoch,
                 resume=resume.state if resume else None,
             )
-            self._store_checkpoint(trial, state, seed)
+            last = state.history[-1]
+            figures = {f"{split}_loss": last.eval_loss, f"{split}_accuracy": last.eval_accuracy}
+            if self.data.val is not None:
+                # The test set, once per finished trial: never seen by pruning or the sampler.
+                test_loss, test_accuracy = evaluate(state.model, self.data.test, self.precision)
+                figures |= {"test_loss": test_loss, "test_accuracy": test_accuracy}
+                trial.set_user_attr("test_loss", test_loss)
+                trial.set_user_attr("test_accuracy", test_accuracy)
+            self._store_checkpoint(trial, state, seed, figures)
         except optuna.TrialPruned:
             self.resume_store.discard(trial)
             raise
         except KeyboardInterrupt:
-            epochs = len(trial.user_attrs.get("epoch_test_loss", []))
+            epochs = len(trial.user_attrs.get(f"epoch_{split}_loss", []))
             trial.set_user_attr(
                 FAIL_REASON_ATTR,
                 f"interrupted by the user after epoch {epochs}; queued again to resume",
@@ -131,7 +154,8 @@ class Objective:
     def _resume_point(self, trial: optuna.Trial, config, seed: int) -> ResumePoint | None:
         """The checkpoint a retried trial continues from, or None to start at epoch 1."""
         info = trial.user_attrs.get(RESUME_ATTR)
-        if info is None or not retry_history(trial):
+        history = retry_history(trial) if info is not None else []
+        if not history:
             return None
         try:
             point = self.resume_store.load(info, config, seed)
@@ -139,20 +163,14 @@ class Objective:
             trial.set_user_attr("resume_refused", str(error))
             self.progress.echo(f"trial {trial.number}: {error}; starting from epoch 1")
             return None
-        trial.set_user_attr(
-            "resumed_from", {"trial": retry_history(trial)[-1], "epoch": point.epoch}
-        )
+        trial.set_user_attr("resumed_from", {"trial": history[-1], "epoch": point.epoch})
         self.progress.echo(
-            f"trial {trial.number} resumes trial {retry_history(trial)[-1]} from its "
-            f"checkpoint after epoch {point.epoch}"
+            f"trial {trial.number} resumes trial {history[-1]} from its checkpoint after "
+            f"epoch {point.epoch}"
         )
-        # The earlier epochs' test losses, so the pruner and the dashboard see the whole curve.
+        # The earlier epochs' losses, so that the pruner and the dashboard see the whole curve.
         for metrics in point.state["history"]:
-            if (
-                metrics["epoch"]
-                not in trial.storage.get_trial(trial._trial_id).intermediate_values
-            ):
-                trial.report(metrics["eval_loss"], metrics["epoch"])
+            trial.report(metrics["eval_loss"], metrics["epoch"])
         return point
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
@@ -160,8 +178,9 @@ class Objective:
         self.resume_store.discard(trial)
         raise TrialFailed(reason)
 
-    def _store_checkpoint(self, trial: optuna.Trial, state: TrainState, seed: int) -> None:
-        last = state.history[-1]
+    def _store_checkpoint(
+        self, trial: optuna.Trial, state: TrainState, seed: int, figures: dict[str, float]
+    ) -> None:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"trial-{trial.number}-model.safetensors"
             sha256 = save_model_file(
@@ -174,11 +193,7 @@ class Objective:
                 seed=seed,
                 precision=self.precision,
                 data=self.data.description,
-                metrics={
-                    "test_loss": last.eval_loss,
-                    "test_accuracy": last.eval_accuracy,
-                    "epochs": last.epoch,
-                },
+                metrics={**figures, "epochs": len(state.history)},
             )
             artifact_id = upload_artifact(
                 artifact_store=self.artifact_store,

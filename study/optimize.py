@@ -23,7 +23,7 @@ from catdog.device import choose_precision, configure, resolve_device
 from study.baselines import enqueue_report_runs
 from study.data import default_image_size, describe_data, load_study_data, resolve_data
 from study.locks import storage_lock
-from study.objective import Objective, TrialFailed
+from study.objective import EVAL_SPLIT_ATTR, Objective, TrialFailed
 from study.progress import Progress, describe_config
 from study.resume import ResumeStore, requeue
 from study.space import DEFAULT_MAX_EPOCHS, SearchSpace, resolve_space, to_config
@@ -56,6 +56,7 @@ class OptimizeSettings:
     space: str = "report"
     data: str | None = None  # a folder, "synthetic", or None: real data if present
     image_size: int | None = None  # None: 256 for real data, the synthetic set's own size
+    val_fraction: float = 0.0  # > 0: hold out this much of the training set for validation
     device: str = "auto"
     precision: str = "auto"
     seed: int = 0
@@ -122,7 +123,7 @@ def open_study(
         study.set_user_attr(DATA_ATTR, data_key)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(["test loss"])
+            study.set_metric_names(["validation loss" if settings.val_fraction else "test loss"])
     elif stored_space["fingerprint"] != space.fingerprint():
         raise StudyMismatch(
             f"study {settings.study_name!r} was started with search space "
@@ -138,9 +139,18 @@ def open_study(
     return study
 
 
-def data_key(root: Path, image_size: int) -> str:
-    """What must stay the same for trials to be comparable: kind of data and image size."""
-    return describe_data(root, image_size).split(" from ")[0] + f", {image_size} px"
+def data_key(root: Path, image_size: int, val_fraction: float = 0.0, split_seed: int = 0) -> str:
+    """What must stay the same for trials to be comparable: kind of data, image size, and the
+    set that judges them (the test set, or which validation part of the training set).
+    """
+    key = describe_data(root, image_size).split(" from ")[0] + f", {image_size} px"
+    if val_fraction > 0:
+        key += f", validation {val_fraction:g} of training_set split with --seed {split_seed}"
+    return key
+
+
+def _data_key(settings: OptimizeSettings, root: Path, image_size: int) -> str:
+    return data_key(root, image_size, settings.val_fraction, settings.seed)
 
 
 def run_optimize(settings: OptimizeSettings, progress: Progress | None = None) -> optuna.Study:
@@ -157,7 +167,7 @@ def run_optimize(settings: OptimizeSettings, progress: Progress | None = None) -
     # Workers started at once (by hand, or on several machines) would each queue the report's
     # runs: setting up the study is done by one of them at a time.
     with storage_lock(parse_storage_url(settings.storage), f"study-{settings.study_name}"):
-        study = open_study(settings, storage, space, data_key(root, image_size))
+        study = open_study(settings, storage, space, _data_key(settings, root, image_size))
         if settings.seed_configs:
             queued = enqueue_report_runs(study, settings.max_epochs)
             if queued:
@@ -184,14 +194,18 @@ def run_worker(
     device = resolve_device(settings.device)
     configure(device)
     precision = choose_precision(settings.precision, device, image_size)
-    data = load_study_data(root, image_size, device)
+    data = load_study_data(
+        root, image_size, device, val_fraction=settings.val_fraction, seed=settings.seed
+    )
+    validation = f"{len(data.val)} validation and " if data.val is not None else ""
     progress.echo(
         f"training on {device} in {precision}: {data.description}, "
-        f"{len(data.train)} training and {len(data.test)} test images"
+        f"{len(data.train)} training, {validation}{len(data.test)} test images"
     )
+    progress.eval_split = data.eval_split
     storage = settings.open_storage()
     space = resolve_space(settings.space, max_epochs=settings.max_epochs)
-    key = data_key(root, image_size)
+    key = _data_key(settings, root, image_size)
     with storage_lock(parse_storage_url(settings.storage), f"study-{settings.study_name}"):
         study = open_study(settings, storage, space, key)
         # Every worker ever started on this study gets its own ordinal, and from it its own
@@ -277,8 +291,14 @@ def describe_best(study: optuna.Study) -> str:
         return "no trial has finished yet, so there is no best trial"
     best = study.best_trial
     config = to_config({**best.user_attrs.get("config", {}), **best.params})
-    accuracy = best.user_attrs.get("test_accuracy", float("nan"))
-    return (
-        f"best trial {best.number}: {describe_config(config)}\n"
-        f"  test loss {best.value:.4f}, test accuracy {accuracy:.2%}"
+    attrs, nan = best.user_attrs, float("nan")
+    figures = (
+        f"test loss {attrs.get('test_loss', best.value):.4f}, "
+        f"test accuracy {attrs.get('test_accuracy', nan):.2%}"
     )
+    if attrs.get(EVAL_SPLIT_ATTR) == "val":  # the objective is validation loss; test comes last
+        figures = (
+            f"validation loss {best.value:.4f}, "
+            f"validation accuracy {attrs.get('val_accuracy', nan):.2%}; {figures}"
+        )
+    return f"best trial {best.number}: {describe_config(config)}\n  {figures}"

@@ -20,6 +20,7 @@ def describe_config(config: TrainConfig) -> str:
 @dataclass
 class Progress:
     prefix: str = ""  # e.g. "[worker 2] " when several workers share a terminal
+    eval_split: str = "test"  # "val" when a validation part judges the epochs
 
     def echo(self, message: str) -> None:
         click.echo(f"{self.prefix}{message}")
@@ -31,15 +32,22 @@ class Progress:
         self.echo(
             f"  trial {number} epoch {m.epoch:>2}/{config.epochs}  "
             f"train loss {m.train_loss:.4f} acc {m.train_accuracy:6.1%}  "
-            f"test loss {m.eval_loss:.4f} acc {m.eval_accuracy:6.1%}  ({m.seconds:.1f} s)"
+            f"{self.eval_split} loss {m.eval_loss:.4f} acc {m.eval_accuracy:6.1%}  "
+            f"({m.seconds:.1f} s)"
         )
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: how the trial ended."""
-        accuracy = trial.user_attrs.get("test_accuracy")
-        figures = f"test accuracy {accuracy:.1%}" if accuracy is not None else ""
+        split, attrs = self.eval_split, trial.user_attrs
+        accuracy = attrs.get(f"{split}_accuracy")
+        figures = f"{split} accuracy {accuracy:.1%}" if accuracy is not None else ""
         if trial.state == TrialState.COMPLETE:
-            self.echo(f"trial {trial.number} finished: test loss {trial.value:.4f}, {figures}")
+            if split == "val":  # the test set, scored once the trial finished
+                figures += (
+                    f"; test loss {attrs.get('test_loss', float('nan')):.4f}, "
+                    f"test accuracy {attrs.get('test_accuracy', float('nan')):.1%}"
+                )
+            self.echo(f"trial {trial.number} finished: {split} loss {trial.value:.4f}, {figures}")
         elif trial.state == TrialState.PRUNED:
             epochs = len(trial.intermediate_values)
             self.echo(f"trial {trial.number} pruned after epoch {epochs}: {figures}")

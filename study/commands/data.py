@@ -1,13 +1,18 @@
-"""`catdog-study data ...`: make and inspect data sets."""
+"""`catdog-study data ...`: make, download and check data sets."""
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import click
 
+from catdog.cache import ImageSet
+from catdog.dataset import CLASS_FOLDERS, find_dataset_root
+from catdog.images import stored_size
 from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
-from study.data import SYNTHETIC_DIR
+from study.data import REAL_DATA_DIR, SYNTHETIC_DIR, default_image_size, scan_data
+from study.download import download_dataset
 
 
 @click.group()
@@ -45,4 +50,85 @@ def synth(out: Path, seed: int, train_per_class: int, test_per_class: int) -> No
     click.echo(
         f"wrote {2 * train_per_class} training and {2 * test_per_class} test images "
         f"(SYNTHETIC shapes, {spec.image_size} px by default) to {out}"
+    )
+
+
+@data.command()
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REAL_DATA_DIR,
+    show_default=True,
+    help="Folder to create; optimize uses this one by default.",
+)
+def download(dest: Path) -> None:
+    """Download the report's data from Kaggle into DEST.
+
+    The data set is chetankv/dogs-cats-images (8 000 training and 2 000 test JPEGs). It needs
+    a Kaggle API token (https://www.kaggle.com/settings/api) in KAGGLE_API_TOKEN or
+    ~/.kaggle/access_token, or a legacy key in KAGGLE_USERNAME and KAGGLE_KEY or
+    ~/.kaggle/kaggle.json. Does nothing when DEST already holds the data set.
+    """
+    download_dataset(dest, echo=click.echo)
+
+
+@data.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=REAL_DATA_DIR)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=64),
+    default=None,
+    help="Size to decode at, as training would. Default: 256 for real data, 64 for synthetic.",
+)
+@click.option("--strict", is_flag=True, help="Exit with an error when any file is skipped.")
+def check(path: Path, image_size: int | None, strict: bool) -> None:
+    """Scan the data set in PATH exactly as training reads it.
+
+    Prints the usable images per split and class with their sizes, and every file that
+    training will not use, with the reason. The decoded images are cached for training.
+    PATH defaults to storage/data/dogs-cats-images.
+    """
+    root = find_dataset_root(path)
+    image_size = image_size or default_image_size(path)
+    click.echo(f"reading {root} at {image_size} px (decoded once, then cached for training)")
+    scan = scan_data(root, image_size)
+    for split, image_set in scan.splits.items():
+        counts = ", ".join(
+            f"{n} {name}" for n, name in zip(scan.class_counts(split), CLASS_FOLDERS, strict=True)
+        )
+        click.echo(
+            f"  {split}: {counts} usable; {len(image_set.skipped)} skipped, "
+            f"{len(image_set.ignored)} ignored"
+        )
+        if len(image_set):
+            click.echo(f"    {_describe_sizes(image_set)}")
+    skipped = [item for image_set in scan.splits.values() for item in image_set.skipped]
+    ignored = [item for image_set in scan.splits.values() for item in image_set.ignored]
+    for heading, items in (
+        ("skipped, not used for training", skipped),
+        ("ignored, not part of the data set", ignored),
+    ):
+        if items:
+            click.echo(f"{heading} ({len(items)}):")
+            for item in sorted(items, key=lambda item: item.path):
+                click.echo(f"  {item.path}: {item.reason}")
+    scan.require_every_class()
+    if strict and skipped:
+        raise click.ClickException(
+            f"{len(skipped)} file{'s' * (len(skipped) != 1)} skipped (--strict): "
+            "repair or remove them"
+        )
+    if not skipped:
+        click.echo("every image file is usable")
+
+
+def _describe_sizes(image_set: ImageSet) -> str:
+    """Pixel sizes of the usable images as stored (before squashing) and their bytes on disk."""
+    sizes = [stored_size(Path(p)) for p in image_set.paths]
+    widths, heights = [w for w, _ in sizes], [h for _, h in sizes]
+    megabytes = sum(Path(p).stat().st_size for p in image_set.paths) / 1e6
+    return (
+        f"{min(widths)}-{max(widths)} px wide, {min(heights)}-{max(heights)} px high "
+        f"(median {statistics.median(widths):g}x{statistics.median(heights):g}), "
+        f"{megabytes:.1f} MB"
     )

@@ -54,6 +54,14 @@ from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
     help="Training size in px. Default: 256 for real data, 64 for the synthetic set.",
 )
 @click.option(
+    "--val-fraction",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Hold out this fraction of each training class (seeded by --seed) to prune and rank "
+    "trials on; the test set is then scored once per finished trial. 0: test set, as the report.",
+)
+@click.option(
     "--device",
     default="auto",
     show_default=True,
@@ -71,7 +79,8 @@ from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
     default=0,
     show_default=True,
     type=int,
-    help="Seeds the sampler and each trial's initialisation and batch order.",
+    help="Seeds the sampler, each trial's initialisation and batch order, and the "
+    "--val-fraction split.",
 )
 @click.option(
     "--timeout",

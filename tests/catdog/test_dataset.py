@@ -52,3 +52,27 @@ def test_a_third_class_folder_is_an_error_naming_it(tmp_path):
         _image(split / folder / "x.jpg")
     with pytest.raises(DatasetError, match="found: birds, cats, dogs"):
         list_split(split)
+
+
+def test_hidden_system_and_stray_entries_are_listed_as_ignored_not_skipped(tmp_path):
+    split = tmp_path / "training_set"
+    _image(split / "cats" / "cat.1.jpg")
+    _image(split / "dogs" / "dog.1.jpg")
+    _image(split / ".ipynb_checkpoints" / "cat.1-checkpoint.jpg")  # not a third class
+    _image(split / "dogs" / ".thumbs" / "dog.1.jpg")
+    _image(split / "dogs" / ".thumbs" / "deeper" / "dog.2.jpg")
+    _image(split / "cats" / "._cat.1.jpg")
+    (split / "cats" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (split / "dogs" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    _image(split / "cat.2.jpg")  # outside the class folders
+    listing = list_split(split)
+    assert [f.path.name for f in listing.files] == ["cat.1.jpg", "dog.1.jpg"]
+    assert listing.skipped == []
+    assert {str(s.path.relative_to(split)): s.reason for s in listing.ignored} == {
+        ".ipynb_checkpoints": "hidden folder (1 file)",
+        "cat.2.jpg": "not in a class folder",
+        "cats/._cat.1.jpg": "hidden file",
+        "cats/.DS_Store": "hidden file",
+        "dogs/.thumbs": "hidden folder (2 files)",
+        "dogs/Thumbs.db": "system file",
+    }
