@@ -19,6 +19,7 @@ from catdog.modelfile import save_model_file
 from catdog.train import DeviceImages, EpochMetrics, TrainingDiverged, TrainState, train
 from study.baselines import is_baseline
 from study.progress import Progress
+from study.rerun import RERUN_ATTR
 from study.space import SearchSpace, to_config
 
 # Names of the per-epoch curves stored on each trial, and where they come from in EpochMetrics.
@@ -55,7 +56,11 @@ class Objective:
     progress: Progress
 
     def __call__(self, trial: optuna.Trial) -> float:
-        config = to_config(self.space.suggest(trial))
+        values = self.space.suggest(trial)
+        try:
+            config = to_config(values)
+        except ValueError as error:  # a space file whose values clash, e.g. nesterov at momentum 0
+            self._fail(trial, f"the space gave an invalid configuration: {error}")
         seed = trial.user_attrs.get("seed", self.seed + trial.number)
         device = self.data.train.images.device
         for key, value in {
@@ -68,7 +73,7 @@ class Objective:
         }.items():
             trial.set_user_attr(key, value)
         self.progress.trial_started(trial.number, config)
-        prunable = not is_baseline(trial)
+        prunable = not is_baseline(trial) and RERUN_ATTR not in trial.user_attrs
 
         def on_epoch(metrics: EpochMetrics, state: TrainState) -> None:
             for attr, name in CURVES.items():
@@ -116,6 +121,7 @@ class Objective:
                 params=trial.params,
                 config=trial.user_attrs["config"],
                 seed=seed,
+                space={"fingerprint": self.space.fingerprint(), **self.space.to_dict()},
                 precision=self.precision,
                 data=self.data.description,
                 metrics={
