@@ -59,7 +59,8 @@ class Dimension:
     def applies(self, values: Mapping[str, Any]) -> bool:
         """True when every condition names a dimension whose value is among the allowed ones."""
         return all(
-            name in values and values[name] in allowed for name, allowed in self.when.items()
+            name in values and any(_same(values[name], a) for a in allowed)
+            for name, allowed in self.when.items()
         )
 
     def distributions(self) -> dict[str, BaseDistribution]:
@@ -101,7 +102,7 @@ class Dimension:
         return self.low <= value <= self.high
 
     def params_for(self, value: Any) -> dict[str, Any]:
-        """The Optuna params that make `suggest` return `value` (one `can_take`)."""
+        """The Optuna params that make `suggest` return `value`, a value `can_take` accepts."""
         if self.kind == "fixed":
             return {}
         if self.or_zero:

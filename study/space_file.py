@@ -127,13 +127,13 @@ def _dimension(
     return Dimension(name, kind, when=when, **settings)
 
 
-def _setting_value(name: str, value: Any, problem) -> Any:
+def _setting_value(name: str, value: Any, problem, *, probe: bool = True) -> Any:
     """`value` as the setting's type (ints become floats for float settings), if it fits."""
     wanted = FIELD_TYPES[name]
     fits = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, int | float) and not isinstance(value, bool),
+        float: _is_number(value),
         str: isinstance(value, str),
     }[wanted]
     if not fits:
@@ -141,10 +141,15 @@ def _setting_value(name: str, value: Any, problem) -> Any:
         return None
     value = wanted(value)
     try:
-        TrainConfig.from_dict({**PROBE_BASE, name: value})
+        if probe:
+            TrainConfig.from_dict({**PROBE_BASE, name: value})
     except ValueError as error:
         problem(f"{value!r} is not a possible {name}: {error}")
     return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _choices(name: str, choices: Any, problem) -> tuple[Any, ...]:
@@ -165,7 +170,10 @@ def _range(name: str, kind: str, entry: dict[str, Any], problem) -> dict[str, An
     if kind in ("float", "log") and wanted is not float:
         problem(f"kind {kind} needs a number setting; {name} takes {TYPE_NAMES[wanted]}")
         return {}
-    low = _setting_value(name, entry["low"], problem)
+    log_from_zero = kind == "log" and _is_number(entry["low"]) and entry["low"] <= 0
+    if log_from_zero:
+        problem(f"a log range must start above 0, not at {entry['low']!r} (or_zero adds 0)")
+    low = _setting_value(name, entry["low"], problem, probe=not log_from_zero)
     high = _setting_value(name, entry["high"], problem)
     or_zero = entry.get("or_zero", False)
     if not isinstance(or_zero, bool):
@@ -176,8 +184,6 @@ def _range(name: str, kind: str, entry: dict[str, Any], problem) -> dict[str, An
         problem(f"empty range: low {low!r} is above high {high!r}")
     elif low == high:
         problem(f'range [{low!r}, {high!r}] holds one value: use kind = "fixed"')
-    if kind == "log" and low <= 0:
-        problem(f"a log range must start above 0, not at {low!r} (or_zero = true adds 0)")
     return {"low": low, "high": high, "or_zero": or_zero is True}
 
 
