@@ -51,6 +51,13 @@ class TrainConfig:
             problems.append("min_crop_scale must be in (0, 1]")
         if self.nesterov and self.momentum <= 0:
             problems.append("nesterov needs momentum > 0")
+        # Values torch would only reject once training starts.
+        if not (0 <= self.momentum < 1 and 0 <= self.beta1 < 1):
+            problems.append("momentum and beta1 must be in [0, 1)")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append("label_smoothing must be in [0, 1)")
+        if self.weight_decay < 0 or not 0 <= self.rotation_degrees <= 180:
+            problems.append("weight_decay must be >= 0 and rotation_degrees in [0, 180]")
         if problems:
             raise ValueError("; ".join(problems))
 

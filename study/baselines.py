@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
+from catdog.config import TrainConfig
+from study.space import SearchSpace
+
 BASELINE_ATTR = "report_config"  # user attr naming the report configuration a trial reproduces
 
 
@@ -45,16 +48,22 @@ def is_baseline(trial: optuna.trial.BaseTrial | optuna.trial.FrozenTrial) -> boo
     return BASELINE_ATTR in trial.user_attrs
 
 
-def enqueue_report_runs(study: optuna.Study, max_epochs: int) -> int:
-    """Queue the four report runs that the study does not hold yet; returns how many."""
+def enqueue_report_runs(
+    study: optuna.Study, max_epochs: int, space: SearchSpace | None = None
+) -> int:
+    """Queue the four report runs that the study does not hold yet; returns how many.
+
+    With a space, each run gets the params that give the report's whole recipe in that space
+    (batch 128, constant lr, ...), not just its four; SpaceError when the space lacks it.
+    """
     # A failed baseline (interrupted, diverged) is queued again; any other state counts as held.
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     trials = study.get_trials(deepcopy=False, states=alive)
     existing = {t.user_attrs.get(BASELINE_ATTR) for t in trials}
-    queued = 0
-    for run in REPORT_RUNS:
-        if run.label in existing:
-            continue
-        study.enqueue_trial(run.params(max_epochs), user_attrs={BASELINE_ATTR: run.label})
-        queued += 1
-    return queued
+    missing = [run for run in REPORT_RUNS if run.label not in existing]
+    params = [run.params(max_epochs) for run in missing]
+    if space is not None:  # all checked before any is queued
+        params = [space.params_for(TrainConfig(**p)) for p in params]
+    for run, run_params in zip(missing, params, strict=True):
+        study.enqueue_trial(run_params, user_attrs={BASELINE_ATTR: run.label})
+    return len(missing)

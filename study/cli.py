@@ -13,9 +13,12 @@ from study.commands.dashboard import dashboard
 from study.commands.data import data
 from study.commands.export import export, predict
 from study.commands.optimize import optimize
+from study.commands.space import space
 from study.download import DownloadError
 from study.export import ExportError
 from study.optimize import StudyMismatch
+from study.rerun import RerunError
+from study.space import SpaceError
 from study.storage import StorageError
 
 # Errors a user can cause: they end in one line ("Error: ...") and exit status 1.
@@ -30,6 +33,8 @@ USER_ERRORS = (
     FileExistsError,
     FileNotFoundError,
     PermissionError,
+    RerunError,
+    SpaceError,
 )
 
 
@@ -38,7 +43,8 @@ class CatdogGroup(click.Group):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as error:
-            raise click.ClickException(str(error)) from None
+            # One "Error: " line per problem (a space file may have several).
+            raise click.ClickException("\nError: ".join(str(error).splitlines())) from None
 
 
 @click.group(cls=CatdogGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,6 +58,7 @@ cli.add_command(export)
 cli.add_command(predict)
 cli.add_command(dashboard)
 cli.add_command(data)
+cli.add_command(space)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -23,6 +23,7 @@ from catdog.modelfile import save_model_file
 from catdog.train import DeviceImages, EpochMetrics, TrainingDiverged, TrainState, evaluate, train
 from study.baselines import is_baseline
 from study.progress import Progress
+from study.rerun import RERUN_ATTR
 from study.resume import RESUME_ATTR, CheckpointRefused, ResumePoint, ResumeStore, retry_history
 from study.space import SearchSpace, to_config
 
@@ -72,7 +73,11 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current_trial = trial.number
-        config = to_config(self.space.suggest(trial))
+        values = self.space.suggest(trial)
+        try:
+            config = to_config(values)
+        except ValueError as error:  # a space file whose values clash, e.g. nesterov at momentum 0
+            self._fail(trial, f"the space gave an invalid configuration: {error}")
         seed = trial.user_attrs.get("seed", self.seed + trial.number)
         device = self.data.train.images.device
         for key, value in {
@@ -87,7 +92,7 @@ class Objective:
             trial.set_user_attr(key, value)
         self.progress.trial_started(trial.number, config)
         resume = self._resume_point(trial, config, seed)
-        prunable = not is_baseline(trial)
+        prunable = not is_baseline(trial) and RERUN_ATTR not in trial.user_attrs
         split = self.data.eval_split
         curves = CURVES if split == "test" else VAL_CURVES
 
@@ -191,6 +196,7 @@ class Objective:
                 params=trial.params,
                 config=trial.user_attrs["config"],
                 seed=seed,
+                space={"fingerprint": self.space.fingerprint(), **self.space.to_dict()},
                 precision=self.precision,
                 data=self.data.description,
                 metrics={**figures, "epochs": len(state.history)},

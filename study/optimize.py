@@ -25,8 +25,9 @@ from study.data import default_image_size, describe_data, load_study_data, resol
 from study.locks import storage_lock
 from study.objective import EVAL_SPLIT_ATTR, Objective, TrialFailed
 from study.progress import Progress, describe_config
+from study.rerun import plan_reruns
 from study.resume import ResumeStore, requeue
-from study.space import DEFAULT_MAX_EPOCHS, SearchSpace, resolve_space, to_config
+from study.space import DEFAULT_MAX_EPOCHS, SearchSpace, SpaceError, resolve_space, to_config
 from study.storage import (
     DEFAULT_ARTIFACT_DIR,
     DEFAULT_STORAGE,
@@ -53,7 +54,8 @@ class OptimizeSettings:
     trials: int = 40  # trials this command runs (the report's runs count among them)
     max_epochs: int = DEFAULT_MAX_EPOCHS
     pruner: str = "hyperband"
-    space: str = "report"
+    space: str = "report"  # report, extended or a TOML space file
+    allow_space_change: bool = False  # continue a study with a different (compatible) space
     data: str | None = None  # a folder, "synthetic", or None: real data if present
     image_size: int | None = None  # None: 256 for real data, the synthetic set's own size
     val_fraction: float = 0.0  # > 0: hold out this much of the training set for validation
@@ -63,6 +65,8 @@ class OptimizeSettings:
     timeout: float | None = None  # seconds, per worker
     jobs: int = 1
     seed_configs: bool = True  # queue the report's four runs first
+    enqueue_trial: tuple[int, ...] = ()  # re-run these trials' configs and seeds first
+    enqueue_from: str | None = None  # the study holding them; None: this study
     storage: str = DEFAULT_STORAGE
     study_name: str = "catdog"
     artifact_dir: str = DEFAULT_ARTIFACT_DIR
@@ -93,6 +97,20 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
     raise ValueError(f"unknown pruner {name!r}: use one of {', '.join(PRUNERS)}")
 
 
+def make_sampler(space: SearchSpace, seed: int | None) -> optuna.samplers.TPESampler:
+    """TPE with the constant-liar strategy; group-decomposed for a conditional space.
+
+    Plain multivariate TPE models only the parameters every trial has and samples the rest
+    (SGD's momentum, Adam's beta1, ...) one by one; `group=True` models each set of parameters
+    that occur together jointly. The report's space has no conditions and keeps plain TPE.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed, constant_liar=True, group=space.is_conditional
+        )
+
+
 def open_study(
     settings: OptimizeSettings,
     storage: optuna.storages.BaseStorage,
@@ -102,13 +120,12 @@ def open_study(
     sampler_seed: int | None = None,
 ) -> optuna.Study:
     """Create the study or continue it, refusing settings it was not started with."""
-    sampler = optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True)
     study = optuna.create_study(
         storage=storage,
         study_name=settings.study_name,
         direction="minimize",
-        sampler=sampler,
-        pruner=make_pruner(settings.pruner, settings.max_epochs),
+        sampler=make_sampler(space, sampler_seed),
+        pruner=make_pruner(settings.pruner, space.max_epochs),
         load_if_exists=True,
     )
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
@@ -124,19 +141,45 @@ def open_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(["validation loss" if settings.val_fraction else "test loss"])
-    elif stored_space["fingerprint"] != space.fingerprint():
-        raise StudyMismatch(
-            f"study {settings.study_name!r} was started with search space "
-            f"{stored_space['name']} ({stored_space['fingerprint']}); this run asks for "
-            f"{space.name} ({space.fingerprint()}): use the same --space and --max-epochs, "
-            "or another --study-name"
-        )
-    elif study.user_attrs.get(DATA_ATTR, data_key) != data_key:
+        return study
+    if study.user_attrs.get(DATA_ATTR, data_key) != data_key:
         raise StudyMismatch(
             f"study {settings.study_name!r} was run on {study.user_attrs[DATA_ATTR]}; "
             f"this run uses {data_key}: use another --study-name"
         )
+    if stored_space["fingerprint"] != space.fingerprint():
+        _change_space(study, stored_space, space, settings.allow_space_change)
+        study.set_user_attr(SPACE_ATTR, wanted_space)
     return study
+
+
+def _change_space(study: optuna.Study, stored: dict, space: SearchSpace, allowed: bool) -> None:
+    """Refuse a different space unless allowed and Optuna can hold both in one study."""
+    old = f"{stored['name']} ({stored['fingerprint']})"
+    new = f"{space.name} ({space.fingerprint()})"
+    if not allowed:
+        raise StudyMismatch(
+            f"study {study.study_name!r} was started with search space {old}; this run asks "
+            f"for {new}: use the same --space and --max-epochs, another --study-name, or "
+            "--allow-space-change"
+        )
+    held = {
+        name: distribution
+        for trial in study.get_trials(deepcopy=False)
+        for name, distribution in trial.distributions.items()
+    }
+    problems = space.incompatible_with(held)
+    if problems:
+        raise StudyMismatch(
+            f"study {study.study_name!r} cannot change from search space {old} to {new}: "
+            f"{'; '.join(problems)}, and Optuna cannot change a parameter's kind, log scale "
+            "or categorical choices within one study: use another --study-name"
+        )
+    warnings.warn(
+        f"study {study.study_name!r} continues with search space {new} instead of {old} "
+        "(--allow-space-change): its sampler learns from the trials of both",
+        stacklevel=2,
+    )
 
 
 def data_key(root: Path, image_size: int, val_fraction: float = 0.0, split_seed: int = 0) -> str:
@@ -164,14 +207,27 @@ def run_optimize(settings: OptimizeSettings, progress: Progress | None = None) -
     image_size = settings.image_size or default_image_size(root)
     resolve_device(settings.device)  # fail now, not in every worker
     storage = settings.open_storage()
+    reruns = plan_reruns(
+        storage, settings.enqueue_from or settings.study_name, settings.enqueue_trial, space
+    )  # checked before the study is created or changed
     # Workers started at once (by hand, or on several machines) would each queue the report's
     # runs: setting up the study is done by one of them at a time.
     with storage_lock(parse_storage_url(settings.storage), f"study-{settings.study_name}"):
         study = open_study(settings, storage, space, _data_key(settings, root, image_size))
+        for rerun in reruns:  # first: the user asked for them by number
+            rerun.enqueue(study)
+            progress.echo(f"queued a re-run of {rerun.label} (seed {rerun.seed})")
         if settings.seed_configs:
-            queued = enqueue_report_runs(study, settings.max_epochs)
-            if queued:
-                progress.echo(f"queued the report's {queued} configurations as the first trials")
+            try:
+                queued = enqueue_report_runs(study, space.max_epochs, space)
+            except SpaceError as error:
+                reason = str(error).splitlines()[0]
+                progress.echo(f"the report's configurations are not in this space ({reason})")
+            else:
+                if queued:
+                    progress.echo(
+                        f"queued the report's {queued} configurations as the first trials"
+                    )
     if settings.jobs == 1:
         run_worker(settings, settings.trials, 0, root, image_size)
     else:
@@ -290,7 +346,7 @@ def describe_best(study: optuna.Study) -> str:
     if not finished:
         return "no trial has finished yet, so there is no best trial"
     best = study.best_trial
-    config = to_config({**best.user_attrs.get("config", {}), **best.params})
+    config = to_config(best.user_attrs.get("config") or best.params)
     attrs, nan = best.user_attrs, float("nan")
     figures = (
         f"test loss {attrs.get('test_loss', best.value):.4f}, "

@@ -14,7 +14,13 @@ from catdog.train import EpochMetrics
 
 def describe_config(config: TrainConfig) -> str:
     shuffle = "on" if config.shuffle else "off"
-    return f"{config.optimizer} lr={config.lr:.3g} shuffle={shuffle} epochs={config.epochs}"
+    text = f"{config.optimizer} lr={config.lr:.3g} shuffle={shuffle} epochs={config.epochs}"
+    # Other settings only where they differ from the report's recipe (--space extended).
+    recipe = TrainConfig().to_dict()
+    for name, value in config.to_dict().items():
+        if name not in ("optimizer", "lr", "shuffle", "epochs") and value != recipe[name]:
+            text += f" {name}={value:.3g}" if isinstance(value, float) else f" {name}={value}"
+    return text
 
 
 @dataclass

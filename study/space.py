@@ -3,6 +3,9 @@
 A space is data: a tuple of Dimensions, each naming a TrainConfig field. `SearchSpace.suggest`
 asks an Optuna trial for every dimension whose condition holds, in order, and returns the values
 (fixed ones included) from which `to_config` builds the TrainConfig the trial trains with.
+`SearchSpace.params_for` goes the other way: the Optuna params that make a trial train with a
+given config, which is how the report's runs and re-runs of earlier trials are queued.
+Spaces come from here (`report`, `extended`) or from a TOML file (study/space_file.py).
 """
 
 from __future__ import annotations
@@ -12,16 +15,28 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
-from catdog.config import TrainConfig
+from catdog.config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
 
 KINDS = ("categorical", "int", "float", "log", "fixed")
 LR_RANGE = (1e-4, 0.3)  # log-uniform; holds the report's SGD 0.1 and Adam 0.01
 DEFAULT_MAX_EPOCHS = 20
 CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+SPACE_NAMES = ("report", "extended")
+
+
+class SpaceError(ValueError):
+    """A search space that cannot be built or used as asked; one line per problem."""
 
 
 @dataclass(frozen=True)
@@ -33,27 +48,74 @@ class Dimension:
     choices: tuple[Any, ...] = ()  # categorical
     value: Any = None  # fixed
     when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # other dim -> allowed
+    # log only: a log range cannot hold 0, so a categorical switch `use_<name>` picks between
+    # 0 (none) and the range, the usual Optuna idiom for "weight decay, or none".
+    or_zero: bool = False
+
+    @property
+    def switch(self) -> str:
+        return f"use_{self.name}"
 
     def applies(self, values: Mapping[str, Any]) -> bool:
         """True when every condition names a dimension whose value is among the allowed ones."""
         return all(
-            name in values and values[name] in allowed for name, allowed in self.when.items()
+            name in values and any(_same(values[name], a) for a in allowed)
+            for name, allowed in self.when.items()
         )
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """The Optuna parameters this dimension may set, by name."""
+        found: dict[str, BaseDistribution] = {}
+        if self.or_zero:
+            found[self.switch] = CategoricalDistribution([True, False])
+        if self.kind == "categorical":
+            found[self.name] = CategoricalDistribution(list(self.choices))
+        elif self.kind == "int":
+            found[self.name] = IntDistribution(int(self.low), int(self.high))
+        elif self.kind in ("float", "log"):
+            found[self.name] = FloatDistribution(self.low, self.high, log=self.kind == "log")
+        return found
 
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.kind == "fixed":
             return self.value
+        if self.or_zero and not trial.suggest_categorical(self.switch, [True, False]):
+            return 0.0
         if self.kind == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.kind == "int":
             return trial.suggest_int(self.name, int(self.low), int(self.high))
         return trial.suggest_float(self.name, self.low, self.high, log=self.kind == "log")
 
+    def can_take(self, value: Any) -> bool:
+        """True when `suggest` can return `value`."""
+        if self.kind == "fixed":
+            return _same(value, self.value)
+        if self.kind == "categorical":
+            return any(_same(value, choice) for choice in self.choices)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.or_zero and value == 0:
+            return True
+        if self.kind == "int" and value != int(value):
+            return False
+        return self.low <= value <= self.high
+
+    def params_for(self, value: Any) -> dict[str, Any]:
+        """The Optuna params that make `suggest` return `value`, a value `can_take` accepts."""
+        if self.kind == "fixed":
+            return {}
+        if self.or_zero:
+            return {self.switch: False} if value == 0 else {self.switch: True, self.name: value}
+        return {self.name: value}
+
     def to_dict(self) -> dict[str, Any]:
         """Only the fields that mean something for this kind, JSON-ready."""
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.kind in ("int", "float", "log"):
             out.update(low=self.low, high=self.high)
+            if self.or_zero:  # only when set, so spaces without it keep their fingerprints
+                out["or_zero"] = True
         elif self.kind == "categorical":
             out["choices"] = list(self.choices)
         else:
@@ -70,6 +132,8 @@ class Dimension:
         else:
             scale = {"int": "integer", "float": "uniform", "log": "log-uniform"}[self.kind]
             text = f"{self.name} {scale} in [{self.low:g}, {self.high:g}]"
+            if self.or_zero:
+                text += " or 0"
         if self.when:
             conditions = ", ".join(
                 f"{name} in {{{', '.join(repr(a) for a in allowed)}}}"
@@ -92,6 +156,72 @@ class SearchSpace:
                 values[dimension.name] = dimension.suggest(trial)
         return values
 
+    @property
+    def is_conditional(self) -> bool:
+        """True when trials may differ in which Optuna parameters they have."""
+        return any(d.when or d.or_zero for d in self.dimensions)
+
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs a trial of this space trains (the pruners' longest run)."""
+        epochs = [d for d in self.dimensions if d.name == "epochs"]
+        if not epochs:
+            return TrainConfig().epochs
+        dim = epochs[0]
+        if dim.kind == "fixed":
+            return int(dim.value)
+        return int(max(dim.choices) if dim.kind == "categorical" else dim.high)
+
+    def params_for(self, config: TrainConfig) -> dict[str, Any]:
+        """The Optuna params that make a trial of this space train with exactly `config`.
+
+        Raises SpaceError with one line per setting the space cannot give that value:
+        outside a range, not among the choices or the fixed value, or left at its default.
+        """
+        wanted, default = config.to_dict(), TrainConfig().to_dict()
+        values: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        problems = []
+        for dimension in self.dimensions:
+            if not dimension.applies(values):
+                continue
+            value = wanted[dimension.name]
+            if dimension.can_take(value):
+                params.update(dimension.params_for(value))
+            else:
+                problems.append(f"{dimension.name} = {value!r} is outside {dimension.describe()}")
+            values[dimension.name] = value
+        for name, value in wanted.items():
+            if name not in values and not _same(value, default[name]):
+                problems.append(
+                    f"{name} = {value!r}, but this space leaves {name} at {default[name]!r}"
+                )
+        if problems:
+            raise SpaceError("\n".join(f"search space {self.name}: {p}" for p in problems))
+        return params
+
+    def incompatible_with(self, stored: Mapping[str, BaseDistribution]) -> list[str]:
+        """Parameters whose distribution a study holding `stored` could not take.
+
+        Optuna refuses, within one study, a parameter that changes kind (int, float,
+        categorical), log scale, or categorical choices; ranges may change.
+        """
+        problems = []
+        for dimension in self.dimensions:
+            for name, distribution in dimension.distributions().items():
+                if name not in stored:
+                    continue
+                try:
+                    optuna.distributions.check_distribution_compatibility(
+                        stored[name], distribution
+                    )
+                except ValueError:
+                    problems.append(
+                        f"{name} was {_describe_distribution(stored[name])} in earlier "
+                        f"trials and would be {_describe_distribution(distribution)}"
+                    )
+        return problems
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dimensions": [d.to_dict() for d in self.dimensions]}
 
@@ -106,9 +236,30 @@ class SearchSpace:
         return "\n".join(lines)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same kind: True is not 1, but 2 and 2.0 are the same number."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _describe_distribution(distribution: BaseDistribution) -> str:
+    if isinstance(distribution, CategoricalDistribution):
+        return f"categorical {{{', '.join(repr(c) for c in distribution.choices)}}}"
+    scale = "log " if getattr(distribution, "log", False) else ""
+    kind = "int" if isinstance(distribution, IntDistribution) else "float"
+    return f"{scale}{kind} [{distribution.low:g}, {distribution.high:g}]"
+
+
 def to_config(values: Mapping[str, Any]) -> TrainConfig:
-    """The TrainConfig a trial trains with; fields no dimension set keep the report's defaults."""
-    return TrainConfig.from_dict(dict(values))
+    """The TrainConfig a trial trains with; fields no dimension set keep the report's defaults.
+
+    Warm-up is capped at epochs - 1, so that a space can search warm-up and epochs
+    independently; the trial's stored config holds the capped value it trained with.
+    """
+    values = dict(values)
+    if "warmup_epochs" in values:
+        epochs = values.get("epochs", TrainConfig().epochs)
+        values["warmup_epochs"] = max(0, min(values["warmup_epochs"], epochs - 1))
+    return TrainConfig.from_dict(values)
 
 
 def report_space(max_epochs: int = DEFAULT_MAX_EPOCHS) -> SearchSpace:
@@ -124,8 +275,44 @@ def report_space(max_epochs: int = DEFAULT_MAX_EPOCHS) -> SearchSpace:
     )
 
 
+def extended_space(max_epochs: int = DEFAULT_MAX_EPOCHS) -> SearchSpace:
+    """The report's four knobs plus the usual training ones; the network stays the report's.
+
+    The report's recipe is a point of this space (batch 128, no weight decay, plain SGD or
+    Adam's default beta1, constant lr, no label smoothing, 2 degrees, flip, no crop), so the
+    report's runs can be queued in it unchanged.
+    """
+    sgd, adam = {"optimizer": ("sgd",)}, {"optimizer": ("adam", "adamw")}
+    return SearchSpace(
+        "extended",
+        (
+            Dimension("optimizer", "categorical", choices=OPTIMIZERS),
+            Dimension("lr", "log", low=LR_RANGE[0], high=LR_RANGE[1]),
+            Dimension("shuffle", "categorical", choices=(True, False)),
+            Dimension("epochs", "int", low=1, high=max_epochs),
+            Dimension("batch_size", "categorical", choices=(32, 64, 128, 256)),
+            Dimension("weight_decay", "log", low=1e-6, high=1e-2, or_zero=True),
+            Dimension("momentum", "float", low=0.0, high=0.99, when=sgd),
+            Dimension("nesterov", "categorical", choices=(False, True), when=sgd),
+            Dimension("beta1", "float", low=0.8, high=0.99, when=adam),
+            Dimension("lr_schedule", "categorical", choices=LR_SCHEDULES),
+            Dimension("warmup_epochs", "int", low=0, high=3),  # capped at epochs - 1
+            Dimension("label_smoothing", "float", low=0.0, high=0.2),
+            Dimension("rotation_degrees", "categorical", choices=(2.0, 10.0, 20.0)),
+            Dimension("min_crop_scale", "float", low=0.25, high=1.0),  # 1.0: no crop
+            Dimension("flip", "categorical", choices=(True, False)),
+        ),
+    )
+
+
 def resolve_space(spec: str, *, max_epochs: int = DEFAULT_MAX_EPOCHS) -> SearchSpace:
-    """The space named by --space."""
+    """The space named by --space: report, extended, or a TOML space file."""
     if spec == "report":
         return report_space(max_epochs)
-    raise ValueError(f"unknown search space {spec!r}: use report")
+    if spec == "extended":
+        return extended_space(max_epochs)
+    if spec.endswith(".toml") or Path(spec).is_file():
+        from study.space_file import load_space_file  # it builds on this module
+
+        return load_space_file(Path(spec))
+    raise SpaceError(f"unknown search space {spec!r}: use report, extended or a .toml file")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from catdog.device import PRECISIONS
 from study.optimize import PRUNERS, OptimizeSettings, describe_best, run_optimize
 from study.options import storage_options
 from study.progress import Progress
-from study.space import DEFAULT_MAX_EPOCHS
+from study.space import DEFAULT_MAX_EPOCHS, SPACE_NAMES
 from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
 
@@ -25,7 +26,7 @@ from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
     default=DEFAULT_MAX_EPOCHS,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Upper end of the epochs dimension (1..N).",
+    help="Upper end of the epochs dimension (1..N) of the report and extended spaces.",
 )
 @click.option(
     "--pruner",
@@ -38,7 +39,15 @@ from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
     "--space",
     default="report",
     show_default=True,
-    help="Search space: report (optimizer, lr, shuffle, epochs).",
+    metavar="report|extended|PATH.toml",
+    help="Search space: report (optimizer, lr, shuffle, epochs), extended (adds batch size, "
+    "weight decay, momentum, beta1, schedules, label smoothing, augmentation) or a space "
+    "file; `catdog-study space show` prints one.",
+)
+@click.option(
+    "--allow-space-change",
+    is_flag=True,
+    help="Continue a study with a different search space than it started with.",
 )
 @click.option(
     "--data",
@@ -116,12 +125,33 @@ from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
     help="Seconds without a heartbeat after which a trial's worker is taken for dead "
     "and the trial is queued again, to resume from its last epoch.",
 )
+@click.option(
+    "--enqueue-trial",
+    type=click.IntRange(min=0),
+    multiple=True,
+    metavar="N",
+    help="Re-run trial N's configuration and seed first (repeatable); it counts among --trials.",
+)
+@click.option(
+    "--enqueue-from",
+    default=None,
+    metavar="STUDY",
+    help="The study (in the same --storage) holding the --enqueue-trial trials. "
+    "Default: this study.",
+)
 @storage_options
 def optimize(**options) -> None:
-    """Search optimizer, learning rate, shuffle and epochs for the lowest test loss.
+    """Search the training settings (by default the report's four) for the lowest test loss.
 
     Running the same command again continues the same study.
     """
+    context = click.get_current_context()
+    explicit_epochs = context.get_parameter_source("max_epochs") != ParameterSource.DEFAULT
+    if explicit_epochs and options["space"] not in SPACE_NAMES:
+        raise click.UsageError(
+            "--max-epochs sets the epochs range of the report and extended spaces; "
+            "a space file sets its own"
+        )
     settings = OptimizeSettings(**options)
     progress = Progress()
     try:

@@ -32,3 +32,43 @@ def test_report_rotation_is_small_but_real_and_seeded():
     assert torch.equal(first, again)
     assert first.shape == (8, 3, 32, 32) and first.dtype == torch.float32
     assert first.min() >= 0.0 and first.max() <= 1.0
+
+
+def _white(batch=64, size=32):
+    return torch.full((batch, 3, size, size), 255, dtype=torch.uint8)
+
+
+def _black_fraction(out: torch.Tensor) -> torch.Tensor:
+    """(B,) fraction of each image's pixels filled with zeros from outside the picture."""
+    return (out[:, 0] < 0.5).float().mean(dim=(1, 2))
+
+
+def test_rotation_up_to_the_configured_angle_leaves_black_corners():
+    generator = torch.Generator().manual_seed(0)
+    small = _black_fraction(augment(_white(), Augmentation(2.0, False, 1.0), generator))
+    large = _black_fraction(augment(_white(), Augmentation(20.0, False, 1.0), generator))
+    # Rotating a square by a degrees uncovers about tan(a) / 2 of it in corner triangles;
+    # 20 degrees: at most 18 %, and the per-image angles spread over (-20, 20).
+    assert small.max() < 0.03
+    assert 0.05 < large.max() < 0.2
+    assert large.min() < 0.03
+
+
+def test_crop_zooms_into_a_part_of_at_least_the_minimum_area():
+    # Channel 0 holds each pixel's x position, channel 1 its y position, both 0..255: the
+    # spread of positions an output image shows is the fraction of the width and height cropped.
+    size = 64
+    ramp = torch.linspace(0, 255, size).round().to(torch.uint8)
+    images = torch.zeros((64, 3, size, size), dtype=torch.uint8)
+    images[:, 0] = ramp.expand(size, size)
+    images[:, 1] = ramp[:, None].expand(size, size)
+    out = augment(images, Augmentation(0.0, False, 0.25), torch.Generator().manual_seed(2))
+    width = out[:, 0].amax(dim=(1, 2)) - out[:, 0].amin(dim=(1, 2))
+    height = out[:, 1].amax(dim=(1, 2)) - out[:, 1].amin(dim=(1, 2))
+    area = width * height
+    assert (area > 0.25 * 0.9).all()  # never below the minimum scale (minus edge pixels)
+    assert (area < 0.6).sum() > 10  # and most crops really zoom in
+    assert width.max() <= 1.0 and (width - height).abs().max() > 0.1  # aspect ratio varies
+    # A crop stays inside the picture: no black border like rotation's.
+    cropped = augment(_white(), Augmentation(0.0, False, 0.25), torch.Generator().manual_seed(4))
+    assert _black_fraction(cropped).max() == 0

@@ -87,3 +87,28 @@ def test_resuming_from_a_state_continues_the_same_run(splits):
     assert [m.epoch for m in resumed.history] == [1, 2, 3]
     for a, b in zip(whole.history, resumed.history, strict=True):
         assert a.eval_loss == pytest.approx(b.eval_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "batches"),
+    [(16, [16, 16, 8]), (32, [32, 8]), (39, [39]), (256, [40])],  # 39: the lone 40th is dropped
+)
+def test_batch_size_sets_the_training_batches(splits, monkeypatch, batch_size, batches):
+    train_data, test_data = splits
+    seen = []
+
+    def spy(images, augmentation, generator):
+        seen.append(images.shape[0])
+        return to_float(images)
+
+    monkeypatch.setattr(train_module, "augment", spy)
+    state = train(TrainConfig(epochs=2, batch_size=batch_size), train_data, test_data)
+    assert seen == batches * 2
+    assert state.schedule.last_epoch == len(seen)  # the schedule steps once per batch
+
+
+def test_a_cosine_run_ends_with_the_learning_rate_near_zero(splits):
+    train_data, test_data = splits
+    config = TrainConfig(optimizer="sgd", lr=0.05, epochs=2, batch_size=16, lr_schedule="cosine")
+    state = train(config, train_data, test_data)
+    assert state.optimizer.param_groups[0]["lr"] < 0.05 * 0.01
