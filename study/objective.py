@@ -8,6 +8,7 @@ model is uploaded as an artifact whose id and SHA-256 are kept on the trial.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Objective:
     seed: int  # trial n trains with seed + n unless the trial already carries one
     artifact_store: optuna.artifacts.FileSystemArtifactStore
     progress: Progress
+    # Called with the live trial and how it ends ("complete", "pruned after epoch 2 of 10")
+    # just before it ends: Optuna attaches artifacts only to a trial that is still running.
+    trial_ending: Callable[[optuna.Trial, str], None] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         config = to_config(self.space.suggest(trial))
@@ -78,6 +82,7 @@ class Objective:
             trial.report(metrics.eval_loss, metrics.epoch)
             self.progress.epoch_finished(trial.number, config, metrics)
             if prunable and metrics.epoch < config.epochs and trial.should_prune():
+                self._ending(trial, f"pruned after epoch {metrics.epoch} of {config.epochs}")
                 raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
         try:
@@ -98,7 +103,12 @@ class Objective:
                 "use a smaller batch size or fewer --jobs on this GPU",
             )
         self._store_checkpoint(trial, state, seed)
+        self._ending(trial, "complete")
         return state.history[-1].eval_loss
+
+    def _ending(self, trial: optuna.Trial, outcome: str) -> None:
+        if self.trial_ending is not None:
+            self.trial_ending(trial, outcome)
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr(FAIL_REASON_ATTR, reason)

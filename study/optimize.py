@@ -19,6 +19,7 @@ import torch
 
 from catdog.device import choose_precision, configure, resolve_device
 from study.baselines import enqueue_report_runs
+from study.dashboard import StudyNoteRefresher, TrialCurvesPublisher
 from study.data import default_image_size, describe_data, load_study_data, resolve_data
 from study.objective import Objective, TrialFailed
 from study.progress import Progress, describe_config
@@ -185,13 +186,14 @@ def run_worker(
         seed=settings.seed,
         artifact_store=open_artifact_store(settings.artifact_dir),
         progress=progress,
+        trial_ending=TrialCurvesPublisher(open_artifact_store(settings.artifact_dir)),
     )
     study.optimize(
         objective,
         n_trials=trials,
         timeout=settings.timeout,
         catch=(TrialFailed,),
-        callbacks=[progress.trial_finished],
+        callbacks=[progress.trial_finished, StudyNoteRefresher()],
         gc_after_trial=False,
     )
 
