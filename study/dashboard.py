@@ -1,15 +1,16 @@
 """What a study shows in optuna-dashboard beyond Optuna's own plots.
 
-Per trial: its learning curves as a PNG artifact (shown inline under the trial's Artifacts, next
-to the checkpoint) and a short trial note. Optuna only attaches artifacts to a trial that is still
-running, so the objective calls `TrialCurvesPublisher` just before the trial ends (finished or
-pruned), not a study callback afterwards.
+Per trial: its learning curves as a PNG artifact (under the trial's Artifacts, next to the
+checkpoint) and a trial note that shows that PNG at the top of the trial's page. Optuna attaches
+artifacts only to a trial that is still running, so the objective calls `TrialCurvesPublisher`
+just before the trial ends (finished or pruned), not a study callback afterwards.
 
 Per study: the markdown summary (study/summary.py) as the study note, and a plotly figure of
 every trial's per-epoch evaluation accuracy, both rewritten after every trial by the
 `StudyNoteRefresher` callback. optuna-dashboard stores a note or figure as several storage rows
 written one by one, so two workers ending trials at once could interleave their rows; each writer
-therefore reads back what is stored and writes again until it matches a fresh rendering.
+therefore reads back what is stored and writes again until it is whole and no trial ended in
+between (the last writer then leaves a whole, current note; see refresh_study_view).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pathlib import Path
 import optuna
 import plotly.graph_objects as go
 from optuna.artifacts import upload_artifact
-from optuna.artifacts._protocol import ArtifactStore
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import get_note, save_note, save_plotly_graph_object
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
@@ -53,7 +53,7 @@ def curves_artifact_name(trial_number: int) -> str:
 class TrialCurvesPublisher:
     """Objective hook: attach the trial's learning curves (PNG artifact and note) as it ends."""
 
-    artifact_store: ArtifactStore
+    artifact_store: optuna.artifacts.FileSystemArtifactStore
 
     def __call__(self, trial: optuna.Trial, outcome: str) -> None:
         """outcome: how the trial ends, e.g. 'complete' or 'pruned after epoch 2 of 10'."""
@@ -113,7 +113,11 @@ def accuracy_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure
             f"report: {label}" if label else describe_setting(trial.params)
         )
         # The report's runs each get a legend entry; searched trials share one (hover names them).
-        searched_legend = {"legendgroup": "searched", "name": "searched trials"}
+        if label:
+            legend = {"name": name}
+        else:
+            legend = {"name": "searched trials", "legendgroup": "searched"}
+            legend["showlegend"], searched_shown = not searched_shown, True
         figure.add_trace(
             go.Scatter(
                 x=list(range(1, curves.epochs + 1)),
@@ -124,11 +128,9 @@ def accuracy_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure
                     "dash": "dot" if trial.state == TrialState.PRUNED else "solid",
                 },
                 hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.1f}} %<extra></extra>",
-                **({"name": name} if label else searched_legend),
-                showlegend=bool(label) or not searched_shown,
+                **legend,
             )
         )
-        searched_shown = searched_shown or not label
     synthetic = " (SYNTHETIC data)" if is_synthetic(study) else ""
     figure.update_layout(
         title=f"Evaluation accuracy per epoch, every trial{synthetic}; dotted: pruned",

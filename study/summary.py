@@ -31,15 +31,15 @@ class ReportComparison:
 
 def report_comparisons(trials: list[FrozenTrial]) -> list[ReportComparison]:
     """Each of the report's four runs with the study's trial of it (None when never queued)."""
+
+    def rank(trial: FrozenTrial) -> tuple[int, int]:  # preferred state first, then the latest
+        state = trial.state
+        order = STATE_PREFERENCE.index(state) if state in STATE_PREFERENCE else 9
+        return order, -trial.number
+
     comparisons = []
     for run in REPORT_RUNS:
         candidates = [t for t in trials if t.user_attrs.get(BASELINE_ATTR) == run.label]
-
-        def rank(trial: FrozenTrial) -> tuple[int, int]:
-            state = trial.state
-            order = STATE_PREFERENCE.index(state) if state in STATE_PREFERENCE else 9
-            return order, -trial.number
-
         comparisons.append(ReportComparison(run, min(candidates, key=rank, default=None)))
     return comparisons
 

@@ -55,13 +55,23 @@ def served_study(run_cli, tiny_dataset, in_tmp):
             filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
         ),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "study", "dashboard", "--port", str(port), "--storage", STORAGE],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    log_path = in_tmp / "dashboard.log"  # a file: an unread pipe could fill and stall it
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "study",
+                "dashboard",
+                "--port",
+                str(port),
+                "--storage",
+                STORAGE,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -72,7 +82,8 @@ def served_study(run_cli, tiny_dataset, in_tmp):
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     process.kill()
-                    pytest.fail(f"dashboard did not start:\n{process.communicate()[0]}")
+                    process.wait()
+                    pytest.fail(f"dashboard did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)
         yield url, optuna.load_study(study_name="catdog", storage=STORAGE)
     finally:
