@@ -41,6 +41,7 @@ from study.curves import (
 from study.summary import is_synthetic, number, percent, study_summary
 
 ACCURACY_FIGURE_ID = "catdog-accuracy-per-epoch"
+SEARCHED_COLOUR = "rgba(90, 90, 90, 0.55)"  # one grey for all searched trials, as in the legend
 REFRESH_ATTEMPTS = 5  # rewrites before giving up; a later trial's callback rewrites anyway
 REFRESH_BACKOFF_S = 0.5  # upper end of the random wait between attempts
 
@@ -126,6 +127,7 @@ def accuracy_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure
                 line={
                     "width": 4 if label else 1.5,
                     "dash": "dot" if trial.state == TrialState.PRUNED else "solid",
+                    **({} if label else {"color": SEARCHED_COLOUR}),
                 },
                 hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.1f}} %<extra></extra>",
                 **legend,
