@@ -13,6 +13,7 @@ from study.commands.dashboard import dashboard
 from study.commands.data import data
 from study.commands.export import export, predict
 from study.commands.optimize import optimize
+from study.commands.report import report
 from study.commands.space import space
 from study.download import DownloadError
 from study.export import ExportError
@@ -59,6 +60,7 @@ cli.add_command(predict)
 cli.add_command(dashboard)
 cli.add_command(data)
 cli.add_command(space)
+cli.add_command(report)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,9 @@ class Objective:
     resume_store: ResumeStore
     progress: Progress
     current_trial: int | None = None  # number of the trial running now, for Ctrl-C handling
+    # Called with the live trial and how it ends ("complete", "pruned after epoch 2 of 10")
+    # just before it ends: Optuna attaches artifacts only to a trial that is still running.
+    trial_ending: Callable[[optuna.Trial, str], None] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current_trial = trial.number
@@ -106,6 +110,7 @@ class Objective:
             if metrics.epoch < config.epochs:
                 self.resume_store.save(trial, state, config, seed)
                 if prunable and trial.should_prune():
+                    self._ending(trial, f"pruned after epoch {metrics.epoch} of {config.epochs}")
                     raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
         try:
@@ -154,6 +159,7 @@ class Objective:
                 "free space and run again; checkpoints of earlier trials are intact",
             )
         self.resume_store.discard(trial)
+        self._ending(trial, "complete")
         return state.history[-1].eval_loss
 
     def _resume_point(self, trial: optuna.Trial, config, seed: int) -> ResumePoint | None:
@@ -177,6 +183,10 @@ class Objective:
         for metrics in point.state["history"]:
             trial.report(metrics["eval_loss"], metrics["epoch"])
         return point
+
+    def _ending(self, trial: optuna.Trial, outcome: str) -> None:
+        if self.trial_ending is not None:
+            self.trial_ending(trial, outcome)
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr(FAIL_REASON_ATTR, reason)

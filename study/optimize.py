@@ -21,6 +21,7 @@ import torch
 
 from catdog.device import choose_precision, configure, resolve_device
 from study.baselines import enqueue_report_runs
+from study.dashboard import StudyNoteRefresher, TrialCurvesPublisher
 from study.data import default_image_size, describe_data, load_study_data, resolve_data
 from study.locks import storage_lock
 from study.objective import EVAL_SPLIT_ATTR, Objective, TrialFailed
@@ -279,6 +280,7 @@ def run_worker(
         artifact_store=open_artifact_store(settings.artifact_dir),
         resume_store=ResumeStore(settings.artifact_dir, settings.study_name),
         progress=progress,
+        trial_ending=TrialCurvesPublisher(open_artifact_store(settings.artifact_dir)),
     )
     try:
         study.optimize(
@@ -286,7 +288,7 @@ def run_worker(
             n_trials=trials,
             timeout=settings.timeout,
             catch=(TrialFailed,),
-            callbacks=[progress.trial_finished],
+            callbacks=[progress.trial_finished, StudyNoteRefresher()],
             gc_after_trial=False,
         )
     except KeyboardInterrupt:
