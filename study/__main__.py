@@ -1,4 +1,4 @@
-"""`python -m study ...` is `catdog-study ...` (for machines where the project is not installed)."""
+"""`python -m study ...` is `catdog-study ...`, for machines where it is not installed."""
 
 from study.cli import main
 

@@ -53,6 +53,7 @@ class Objective:
     seed: int  # trial n trains with seed + n unless the trial already carries one
     artifact_store: optuna.artifacts.FileSystemArtifactStore
     progress: Progress
+    compile: bool = False  # torch.compile the model; compiled once per process (see new_state)
 
     def __call__(self, trial: optuna.Trial) -> float:
         config = to_config(self.space.suggest(trial))
@@ -88,6 +89,7 @@ class Objective:
                 precision=self.precision,
                 seed=seed,
                 on_epoch=on_epoch,
+                compile=self.compile,
             )
         except TrainingDiverged as error:
             self._fail(trial, str(error))

@@ -53,6 +53,7 @@ class OptimizeSettings:
     seed: int = 0
     timeout: float | None = None  # seconds, per worker
     jobs: int = 1
+    compile: bool = False  # torch.compile the model, once per worker process
     seed_configs: bool = True  # queue the report's four runs first
     storage: str = DEFAULT_STORAGE
     study_name: str = "catdog"
@@ -185,6 +186,7 @@ def run_worker(
         seed=settings.seed,
         artifact_store=open_artifact_store(settings.artifact_dir),
         progress=progress,
+        compile=settings.compile,
     )
     study.optimize(
         objective,

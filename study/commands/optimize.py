@@ -86,6 +86,12 @@ from study.space import DEFAULT_MAX_EPOCHS
     help="Trials run at once, each in its own worker process.",
 )
 @click.option(
+    "--compile",
+    is_flag=True,
+    help="torch.compile the model: compiled once per worker process (a minute or more on "
+    "CPU) and reused by every trial.",
+)
+@click.option(
     "--seed-configs/--no-seed-configs",
     default=True,
     show_default=True,

@@ -1,6 +1,6 @@
 import torch
 
-from catdog.augment import Augmentation, augment, to_float
+from catdog.augment import Augmentation, affine_grid, augment, to_float
 
 
 def _images(batch=8, size=32):
@@ -32,3 +32,9 @@ def test_report_rotation_is_small_but_real_and_seeded():
     assert torch.equal(first, again)
     assert first.shape == (8, 3, 32, 32) and first.dtype == torch.float32
     assert first.min() >= 0.0 and first.max() <= 1.0
+
+
+def test_affine_grid_matches_torch():
+    theta = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.affine_grid(theta, [5, 3, 24, 40], align_corners=False)
+    assert torch.allclose(affine_grid(theta, 24, 40), expected, atol=1e-6)
