@@ -136,12 +136,13 @@ def run_bench(
     eval_count = min(settings.batches * batch, len(test_set))
     # The same randomly chosen images for the classic pipeline (as files) and the others.
     generator = torch.Generator().manual_seed(settings.seed)
-    train_chosen = torch.randperm(len(train_set), generator=generator)[:train_count]
-    eval_chosen = torch.randperm(len(test_set), generator=generator)[:eval_count]
-    train_data = _on_device(train_set, train_chosen, device)
-    eval_data = _on_device(test_set, eval_chosen, device)
-    train_files = [train_set.paths[i] for i in train_chosen.tolist()]
-    eval_files = [test_set.paths[i] for i in eval_chosen.tolist()]
+    train_set = _choose(
+        train_set, torch.randperm(len(train_set), generator=generator)[:train_count]
+    )
+    test_set = _choose(test_set, torch.randperm(len(test_set), generator=generator)[:eval_count])
+    train_data = DeviceImages.from_image_set(train_set, device)
+    eval_data = DeviceImages.from_image_set(test_set, device)
+    train_files, eval_files = train_set.paths, test_set.paths
 
     state = new_state(config, train_data, settings.seed, compile=settings.compile)
     model, precision = state.model, settings.precision
@@ -186,10 +187,15 @@ def run_bench(
         f"{precision}{', torch.compile' if settings.compile else ''}"
     )
     started = time.perf_counter()
+    # One training batch of each kind (all training batches have its shape) and whole
+    # evaluation passes (their last batch may have another shape).
     classic_train_pass(train_files[:batch])
     classic_eval_pass(eval_files[:batch])
-    for run in (train_passes["project"], train_passes["bare"], *list(eval_passes.values())[1:]):
-        run()
+    first_batch = DeviceImages(train_data.images[:batch], train_data.labels[:batch])
+    train_epoch(state, config, first_batch, precision)
+    training_step(state, config, train_batch, first_batch.labels, precision)
+    eval_passes["project"]()
+    eval_passes["bare"]()
     _synchronize(device)
     warmup = time.perf_counter() - started
 
@@ -205,8 +211,13 @@ def run_bench(
     )
 
 
-def _on_device(image_set: ImageSet, chosen: torch.Tensor, device: torch.device) -> DeviceImages:
-    return DeviceImages(image_set.images[chosen].to(device), image_set.labels[chosen].to(device))
+def _choose(image_set: ImageSet, chosen: torch.Tensor) -> ImageSet:
+    return ImageSet(
+        image_set.images[chosen],
+        image_set.labels[chosen],
+        [image_set.paths[i] for i in chosen.tolist()],
+        skipped=[],
+    )
 
 
 def _batch_sizes(count: int, batch: int, *, training: bool) -> list[int]:

@@ -35,12 +35,16 @@ class TrainingDiverged(RuntimeError):
 class DeviceImages:
     """A decoded split moved once to the training device."""
 
-    images: torch.Tensor  # (N, 3, S, S) uint8
+    images: torch.Tensor  # (N, 3, S, S) uint8, channels_last in memory (N, S, S, 3)
     labels: torch.Tensor  # (N,) int64
 
     @classmethod
     def from_image_set(cls, image_set: ImageSet, device: torch.device) -> DeviceImages:
-        return cls(image_set.images.to(device), image_set.labels.to(device))
+        # Stored channels_last, the model's memory format: evaluation batches need no
+        # reordering, and grid_sample reads it faster (0.09 s against 0.13 s per training batch
+        # of 128 at 256 px on a 2-core CPU).
+        images = image_set.images.to(device).contiguous(memory_format=torch.channels_last)
+        return cls(images, image_set.labels.to(device))
 
     def __len__(self) -> int:
         return len(self.labels)
