@@ -194,16 +194,24 @@ def train_epoch(
         index = order[step * config.batch_size : (step + 1) * config.batch_size]
         images = augment(data.images[index], config.augmentation, state.generator)
         labels = data.labels[index]
-        loss, logits = training_step(state, config, model_input(images), labels, precision)
+        loss, logits = training_step(
+            state, config, model_input(images, precision), labels, precision
+        )
         loss_sum += loss.float() * len(index)
         correct += (logits.argmax(dim=1) == labels).sum()
         seen += len(index)
     return loss_sum.item() / seen, correct.item() / seen
 
 
-def model_input(pixels: torch.Tensor) -> torch.Tensor:
-    """Float pixels (B, 3, S, S) in the memory format the model runs in."""
-    return pixels.contiguous(memory_format=torch.channels_last)
+def model_input(pixels: torch.Tensor, precision: str) -> torch.Tensor:
+    """Float pixels (B, 3, S, S) in the model's memory format, and in bf16 for precision 'bf16'.
+
+    Autocast would cast the first convolution's input to bf16 anyway (the same rounding); doing
+    it here, together with the reordering, makes one pass of it, and the step itself ran about
+    5 % faster on bf16 input on a 2-core CPU.
+    """
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return pixels.to(dtype=dtype, memory_format=torch.channels_last)
 
 
 def training_step(
@@ -215,7 +223,7 @@ def training_step(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on a prepared batch; returns (loss, logits), detached, on the device.
 
-    images: model_input() floats (B, 3, S, S); labels: (B,) int64.
+    images: model_input() pixels (B, 3, S, S); labels: (B,) int64.
     """
     with autocast(images.device, precision):
         logits = state.model(images)
@@ -248,7 +256,7 @@ def evaluate(model: CatDogCNN, data: DeviceImages, precision: str) -> tuple[floa
     correct = torch.zeros((), dtype=torch.int64, device=device)
     batch = eval_batch_size(data.image_size)
     for start in range(0, len(data), batch):
-        images = model_input(to_float(data.images[start : start + batch]))
+        images = model_input(to_float(data.images[start : start + batch]), precision)
         labels = data.labels[start : start + batch]
         with autocast(device, precision):
             logits = model(images)
@@ -264,7 +272,7 @@ def predict_probabilities(
     """Softmax class probabilities (B, 2) for uint8 images (B, 3, S, S)."""
     model.eval()
     device = next(model.parameters()).device
-    pixels = model_input(to_float(images.to(device)))
+    pixels = model_input(to_float(images.to(device)), precision)
     with autocast(device, precision):
         logits = model(pixels)
     return torch.softmax(logits.float(), dim=1).cpu()

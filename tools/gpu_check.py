@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/catdog-gpu-check"))
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--mode", choices=sorted(PLANS), default="full")
-    parser.add_argument("--budget", type=float, default=480, help="seconds for all steps")
+    parser.add_argument("--budget", type=float, default=520, help="seconds for all steps")
     args = parser.parse_args()
     plan = PLANS[args.mode]
     budget = Budget(args.budget)
@@ -110,7 +110,7 @@ def main() -> None:
     save()
 
     report["study"] = run_study(
-        "study", common, plan.study_trials, plan.study_max_epochs, 1, [], args, budget, 420
+        "study", common, plan.study_trials, plan.study_max_epochs, 1, [], args, budget, 330
     )
     save()
 
@@ -126,7 +126,7 @@ def main() -> None:
             fixed,
             args,
             budget,
-            150,
+            120,
         )
         save()
     single, several = report["jobs"]["1"], report["jobs"][str(plan.jobs)]
@@ -141,7 +141,7 @@ def main() -> None:
 
     compile_json = args.out / "bench_compile.json"
     report["compile"] = run_step(
-        "compile", [*bench, "--compile", "--json", str(compile_json)], args, budget, 300
+        "compile", [*bench, "--compile", "--json", str(compile_json)], args, budget, 200
     )
     if compile_json.exists():
         report["compile"]["figures"] = json.loads(compile_json.read_text())
@@ -253,7 +253,7 @@ def run_study(
         trials_per_hour=round(finished / hours, 1),
         epochs_per_hour=round(epochs / hours, 1),
     )
-    if finished:
+    if states.get("COMPLETE"):
         result["best_value"] = study.best_value
         result["precision"] = study.best_trial.user_attrs.get("precision")
     return result

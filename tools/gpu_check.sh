@@ -6,8 +6,9 @@
 # .whl/ on the development machine, from the project root:
 #     ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4
 # On the GPU machine, from the project root (OUT: the folder whose files come back):
-#     tools/gpu_check.sh                     # full plan, within about 8 minutes
+#     tools/gpu_check.sh                     # full plan, within about 9 minutes
 #     tools/gpu_check.sh --mode quick        # a shorter pass
+# Through the session's `run` tool, .whl/ is git-ignored: name it in carry ([".whl"]).
 # Anywhere, to check the script itself (CPU is fine):
 #     PYTHON=.venv/bin/python tools/gpu_check.sh --device cpu --mode dry-run
 # Results: $OUT/gpu_check.json (rewritten after every step), $OUT/bench*.json, $OUT/logs/.
@@ -26,6 +27,11 @@ if ! "$python" -c "import optuna, optuna_dashboard, sqlalchemy" 2>/dev/null; the
   fi
   "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
+  if ! "$python" -c "import optuna, optuna_dashboard, sqlalchemy"; then
+    echo "error: .whl/ lacks a wheel (above):" \
+      "run ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4" >&2
+    exit 1
+  fi
 else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi

@@ -88,8 +88,8 @@ from study.space import DEFAULT_MAX_EPOCHS
 @click.option(
     "--compile",
     is_flag=True,
-    help="torch.compile the model: compiled once per worker process (a minute or more on "
-    "CPU) and reused by every trial.",
+    help="torch.compile the model: compiled once per worker process and reused by every "
+    "trial. Check with `bench --compile` first: on a 2-core CPU it slowed training down.",
 )
 @click.option(
     "--seed-configs/--no-seed-configs",

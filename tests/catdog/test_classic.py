@@ -15,7 +15,7 @@ def test_classic_pipeline_decodes_only_the_chosen_files_every_pass(tiny_dataset,
     assert [len(labels) for _, labels in batches] == [4, 1]
     images = torch.cat([images for images, _ in batches])
     assert images.shape == (5, 3, 64, 64) and images.dtype == torch.float32
-    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert images.min() >= 0.0 and images.max() <= 1.0
     assert sorted(torch.cat([labels for _, labels in batches]).tolist()) == [0, 0, 0, 1, 1]
 
     model = classic_model(64, CPU)
