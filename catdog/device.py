@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import platform
 import time
 
 import torch
@@ -42,11 +44,35 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def configure(device: torch.device) -> None:
-    """Process-wide speed settings for the device (cuDNN autotuning, TF32 matmuls)."""
+    """Process-wide speed settings for the device (cuDNN autotuning, TF32 matmuls; on CPU,
+    memory reuse)."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune each conv once
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    else:
+        keep_freed_memory()
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse; True where that was set.
+
+    A CPU training step at 256 px allocates and frees activations of up to 260 MB each. glibc
+    maps every block above 32 MB afresh and unmaps it on free, so each step page-faults about
+    2 GB back in: measured here, 600 000 faults and over a second of kernel time per step of
+    128 images, a third of the step. Serving large blocks from the heap and never trimming it
+    lets later steps reuse the same pages (what jemalloc or tcmalloc would do). The heap stays
+    at the peak size of a step.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def choose_precision(requested: str, device: torch.device, image_size: int) -> str:

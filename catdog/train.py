@@ -35,12 +35,16 @@ class TrainingDiverged(RuntimeError):
 class DeviceImages:
     """A decoded split moved once to the training device."""
 
-    images: torch.Tensor  # (N, 3, S, S) uint8
+    images: torch.Tensor  # (N, 3, S, S) uint8, channels_last in memory (N, S, S, 3)
     labels: torch.Tensor  # (N,) int64
 
     @classmethod
     def from_image_set(cls, image_set: ImageSet, device: torch.device) -> DeviceImages:
-        return cls(image_set.images.to(device), image_set.labels.to(device))
+        # Stored channels_last, the model's memory format: evaluation batches need no
+        # reordering, and grid_sample reads it faster (bilinear: 60 against 100 ms per batch
+        # of 128 at 256 px on a 2-core CPU).
+        images = image_set.images.to(device).contiguous(memory_format=torch.channels_last)
+        return cls(images, image_set.labels.to(device))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -91,6 +95,9 @@ class TrainState:
         self.history = [EpochMetrics(**m) for m in state["history"]]
 
 
+# "inductor" generates fused kernels; the tests use "eager" (same capture and caching, no codegen).
+COMPILE_BACKEND = "inductor"
+
 EpochCallback = Callable[[EpochMetrics, TrainState], None]
 
 
@@ -101,11 +108,21 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
-def new_state(config: TrainConfig, data: DeviceImages, seed: int) -> TrainState:
-    """Fresh model, optimizer, schedule and generator; `seed` fixes all of their randomness."""
+def new_state(
+    config: TrainConfig, data: DeviceImages, seed: int, *, compile: bool = False
+) -> TrainState:
+    """Fresh model, optimizer, schedule and generator; `seed` fixes all of their randomness.
+
+    compile: torch.compile the model in place (its state_dict keys stay plain). Dynamo keeps
+    compiled code per process, keyed by code object and guarded on input shapes, dtypes and
+    modes but not on the module instance, so every later model of the same image size reuses
+    the first one's code: the compile cost is paid once per process, not once per trial.
+    """
     device = data.images.device
     torch.manual_seed(seed)  # weight initialisation
     model = CatDogCNN(data.image_size).to(device, memory_format=torch.channels_last)
+    if compile:
+        model.compile(backend=COMPILE_BACKEND)
     optimizer = build_optimizer(config, model.parameters(), device)
     schedule = build_schedule(config, optimizer, steps_per_epoch(len(data), config.batch_size))
     generator = torch.Generator(device=device)
@@ -128,13 +145,15 @@ def train(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     resume: dict[str, Any] | None = None,
+    compile: bool = False,
 ) -> TrainState:
     """Run config.epochs epochs (after any resumed ones) and return the final state.
 
-    `resume` is a TrainState.state_dict() of an earlier run of the same config and seed.
+    `resume` is a TrainState.state_dict() of an earlier run of the same config and seed;
+    `compile` runs the model through torch.compile (see new_state).
     Raises TrainingDiverged when a loss stops being finite.
     """
-    state = new_state(config, train_data, seed)
+    state = new_state(config, train_data, seed, compile=compile)
     if resume is not None:
         state.load_state_dict(resume)
     for epoch in range(len(state.history) + 1, config.epochs + 1):
@@ -164,8 +183,8 @@ def train_epoch(
     state: TrainState, config: TrainConfig, data: DeviceImages, precision: str
 ) -> tuple[float, float]:
     """One pass over the training images; returns (mean loss, accuracy)."""
-    model, device = state.model, data.images.device
-    model.train()
+    device = data.images.device
+    state.model.train()
     count = len(data)
     order = batch_order(count, config.shuffle, state.generator)
     loss_sum = torch.zeros((), device=device)
@@ -174,19 +193,46 @@ def train_epoch(
     for step in range(steps_per_epoch(count, config.batch_size)):
         index = order[step * config.batch_size : (step + 1) * config.batch_size]
         images = augment(data.images[index], config.augmentation, state.generator)
-        images = images.contiguous(memory_format=torch.channels_last)
         labels = data.labels[index]
-        with autocast(device, precision):
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        state.optimizer.step()
-        state.schedule.step()
-        loss_sum += loss.detach().float() * len(index)
-        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        loss, logits = training_step(
+            state, config, model_input(images, precision), labels, precision
+        )
+        loss_sum += loss.float() * len(index)
+        correct += (logits.argmax(dim=1) == labels).sum()
         seen += len(index)
     return loss_sum.item() / seen, correct.item() / seen
+
+
+def model_input(pixels: torch.Tensor, precision: str) -> torch.Tensor:
+    """Float pixels (B, 3, S, S) in the model's memory format, and in bf16 for precision 'bf16'.
+
+    Autocast would cast the first convolution's input to bf16 anyway (the same rounding); doing
+    it here, together with the reordering, makes one pass of it, and the step itself ran about
+    5 % faster on bf16 input on a 2-core CPU.
+    """
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return pixels.to(dtype=dtype, memory_format=torch.channels_last)
+
+
+def training_step(
+    state: TrainState,
+    config: TrainConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    precision: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a prepared batch; returns (loss, logits), detached, on the device.
+
+    images: model_input() pixels (B, 3, S, S); labels: (B,) int64.
+    """
+    with autocast(images.device, precision):
+        logits = state.model(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    state.schedule.step()
+    return loss.detach(), logits.detach()
 
 
 def batch_order(count: int, shuffle: bool, generator: torch.Generator) -> torch.Tensor:
@@ -210,8 +256,7 @@ def evaluate(model: CatDogCNN, data: DeviceImages, precision: str) -> tuple[floa
     correct = torch.zeros((), dtype=torch.int64, device=device)
     batch = eval_batch_size(data.image_size)
     for start in range(0, len(data), batch):
-        images = to_float(data.images[start : start + batch])
-        images = images.contiguous(memory_format=torch.channels_last)
+        images = model_input(to_float(data.images[start : start + batch]), precision)
         labels = data.labels[start : start + batch]
         with autocast(device, precision):
             logits = model(images)
@@ -227,7 +272,7 @@ def predict_probabilities(
     """Softmax class probabilities (B, 2) for uint8 images (B, 3, S, S)."""
     model.eval()
     device = next(model.parameters()).device
-    pixels = to_float(images.to(device)).contiguous(memory_format=torch.channels_last)
+    pixels = model_input(to_float(images.to(device)), precision)
     with autocast(device, precision):
         logits = model(pixels)
     return torch.softmax(logits.float(), dim=1).cpu()

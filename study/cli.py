@@ -9,6 +9,7 @@ import click
 from catdog.dataset import DatasetError
 from catdog.device import DeviceError
 from catdog.modelfile import ModelFileError
+from study.commands.bench import bench
 from study.commands.dashboard import dashboard
 from study.commands.data import data
 from study.commands.export import export, predict
@@ -61,6 +62,7 @@ cli.add_command(dashboard)
 cli.add_command(data)
 cli.add_command(space)
 cli.add_command(report)
+cli.add_command(bench)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -74,6 +74,7 @@ class Objective:
     # Called with the live trial and how it ends ("complete", "pruned after epoch 2 of 10")
     # just before it ends: Optuna attaches artifacts only to a trial that is still running.
     trial_ending: Callable[[optuna.Trial, str], None] | None = None
+    compile: bool = False  # torch.compile the model; compiled once per process (see new_state)
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current_trial = trial.number
@@ -122,6 +123,7 @@ class Objective:
                 seed=seed,
                 on_epoch=on_epoch,
                 resume=resume.state if resume else None,
+                compile=self.compile,
             )
             last = state.history[-1]
             figures = {f"{split}_loss": last.eval_loss, f"{split}_accuracy": last.eval_accuracy}

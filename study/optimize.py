@@ -65,6 +65,7 @@ class OptimizeSettings:
     seed: int = 0
     timeout: float | None = None  # seconds, per worker
     jobs: int = 1
+    compile: bool = False  # torch.compile the model, once per worker process
     seed_configs: bool = True  # queue the report's four runs first
     enqueue_trial: tuple[int, ...] = ()  # re-run these trials' configs and seeds first
     enqueue_from: str | None = None  # the study holding them; None: this study
@@ -281,6 +282,7 @@ def run_worker(
         resume_store=ResumeStore(settings.artifact_dir, settings.study_name),
         progress=progress,
         trial_ending=TrialCurvesPublisher(open_artifact_store(settings.artifact_dir)),
+        compile=settings.compile,
     )
     try:
         study.optimize(

@@ -105,6 +105,12 @@ from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
     help="Trials run at once, each in its own worker process.",
 )
 @click.option(
+    "--compile",
+    is_flag=True,
+    help="torch.compile the model: compiled once per worker process and reused by every "
+    "trial. Check with `bench --compile` first: on a 2-core CPU it slowed training down.",
+)
+@click.option(
     "--seed-configs/--no-seed-configs",
     default=True,
     show_default=True,

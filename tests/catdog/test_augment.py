@@ -1,6 +1,6 @@
 import torch
 
-from catdog.augment import Augmentation, augment, to_float
+from catdog.augment import Augmentation, affine_grid, augment, to_float
 
 
 def _images(batch=8, size=32):
@@ -72,3 +72,18 @@ def test_crop_zooms_into_a_part_of_at_least_the_minimum_area():
     # A crop stays inside the picture: no black border like rotation's.
     cropped = augment(_white(), Augmentation(0.0, False, 0.25), torch.Generator().manual_seed(4))
     assert _black_fraction(cropped).max() == 0
+
+
+def test_affine_grid_matches_torch():
+    theta = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.affine_grid(theta, [5, 3, 24, 40], align_corners=False)
+    assert torch.allclose(affine_grid(theta, 24, 40), expected, atol=1e-6)
+
+
+def test_rotation_samples_whole_pixels_as_torchvision_does():
+    # RandomRotation's default interpolation is nearest: every output value is an input value
+    # (or the black fill), never a blend of neighbours.
+    images = _images(batch=4, size=32)
+    out = augment(images, Augmentation(2.0, True, 1.0), torch.Generator().manual_seed(2))
+    levels = set((images.float() / 255).unique().tolist()) | {0.0}
+    assert set(out.unique().tolist()) <= levels

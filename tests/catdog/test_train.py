@@ -112,3 +112,29 @@ def test_a_cosine_run_ends_with_the_learning_rate_near_zero(splits):
     config = TrainConfig(optimizer="sgd", lr=0.05, epochs=2, batch_size=16, lr_schedule="cosine")
     state = train(config, train_data, test_data)
     assert state.optimizer.param_groups[0]["lr"] < 0.05 * 0.01
+
+
+def test_compiled_model_is_compiled_once_per_process_and_reused(splits, monkeypatch):
+    train_data, test_data = splits
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):  # runs the captured graph as it is
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    monkeypatch.setattr(train_module, "COMPILE_BACKEND", counting_backend)
+    config = TrainConfig(optimizer="adam", lr=1e-3, epochs=2, batch_size=16)
+    torch._dynamo.reset()
+    try:
+        first = train(config, train_data, test_data, seed=5, compile=True)
+        captured = len(graphs)
+        assert captured > 0
+        # A later trial's new model (other seed, same shapes) runs on the graphs already made.
+        train(config, train_data, test_data, seed=6, compile=True)
+        assert len(graphs) == captured
+    finally:
+        torch._dynamo.reset()
+    eager = train(config, train_data, test_data, seed=5)
+    for compiled_epoch, eager_epoch in zip(first.history, eager.history, strict=True):
+        assert compiled_epoch.eval_loss == pytest.approx(eager_epoch.eval_loss, rel=1e-4)
+    assert set(first.state_dict()["model"]) == set(eager.state_dict()["model"])  # plain keys

@@ -1,0 +1,112 @@
+"""`catdog-study bench`: images/s of the classic pipeline, the project epoch, the bare step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from catdog.atomic import atomic_write
+from catdog.bench import BenchSettings, format_result, run_bench
+from catdog.device import PRECISIONS, choose_precision, configure, resolve_device
+from study.data import cache_dir_for, describe_data, resolve_data
+
+
+@click.command()
+@click.option(
+    "--data",
+    default=None,
+    metavar="PATH|synthetic",
+    help="Data set folder in the Kaggle layout, or 'synthetic'. "
+    "Default: storage/data/dogs-cats-images when present, else the synthetic set.",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=64),
+    default=256,
+    show_default=True,
+    help="Size in px that all three pipelines train at.",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto, cpu, cuda or cuda:N; auto prefers CUDA.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="Of the project's epoch and the bare step; the classic pipeline is always fp32.",
+)
+@click.option(
+    "--batches",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Training batches of 128 per timed pass (at most the split's size); evaluation "
+    "passes take as many test images.",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Timed passes of each kind; figures are their median.",
+)
+@click.option(
+    "--compile",
+    is_flag=True,
+    help="torch.compile the project's and the bare step's model (compile time is left out).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures to this JSON file.",
+)
+def bench(
+    data: str | None,
+    image_size: int,
+    device: str,
+    precision: str,
+    batches: int,
+    repeats: int,
+    compile: bool,
+    json_path: Path | None,
+) -> None:
+    """Time the classic pipeline, this project's training epoch and the bare training step.
+
+    classic: the report's ImageFolder + PIL transforms + DataLoader(batch 128), fp32.
+    project: cached uint8 images on the device, device-side augmentation, chosen precision.
+    bare: the same model and precision on one prepared batch; the limit for the project.
+    Evaluation is timed the same way. Prints images/s and the ratios project/classic and
+    project/bare; a benchmark for comparing, not a test.
+    """
+    root = resolve_data(data, click.echo)
+    target = resolve_device(device)
+    configure(target)
+    settings = BenchSettings(
+        image_size=image_size,
+        batches=batches,
+        repeats=repeats,
+        precision=choose_precision(precision, target, image_size),
+        compile=compile,
+    )
+    result = run_bench(
+        root,
+        describe_data(root, image_size),
+        target,
+        settings,
+        cache_dir=cache_dir_for(root),
+        echo=click.echo,
+    )
+    click.echo(format_result(result))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(json_path) as temporary:
+            temporary.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        click.echo(f"figures written to {json_path}")

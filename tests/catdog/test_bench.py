@@ -1,0 +1,29 @@
+import json
+import math
+
+import torch
+
+from catdog.bench import KINDS, BenchSettings, format_result, run_bench
+
+CPU = torch.device("cpu")
+
+
+def test_bench_times_all_three_kinds_on_the_same_images(tiny_dataset, tmp_path):
+    settings = BenchSettings(image_size=64, batches=1, repeats=2, precision="fp32")
+    lines = []
+    result = run_bench(tiny_dataset, "tiny", CPU, settings, cache_dir=tmp_path, echo=lines.append)
+    figures = json.loads(json.dumps(result.to_dict()))  # what --json writes
+    assert figures["settings"]["precision"] == "fp32" and figures["device"] == "cpu"
+    # 40 training images fit in one batch of 128; the 16 test images in one evaluation pass.
+    assert figures["train"]["images"] == 40 and figures["eval"]["images"] == 16
+    for phase in ("train", "eval"):
+        speeds = figures[phase]["images_per_second"]
+        assert sorted(speeds) == sorted(KINDS)
+        assert all(speed > 0 for speed in speeds.values())
+        each_repeat = figures[phase]["images_per_second_each_repeat"].values()
+        assert all(len(runs) == 2 for runs in each_repeat)
+        for ratio in ("project_over_classic", "project_over_bare"):
+            assert math.isfinite(figures[phase][ratio]) and figures[phase][ratio] > 0
+    assert len([line for line in lines if line.startswith("repeat")]) == 2
+    table = format_result(result)
+    assert "project/classic" in table and "project/bare" in table

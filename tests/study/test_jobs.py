@@ -1,0 +1,26 @@
+"""`optimize --jobs N`: N worker processes share one study without losing or repeating trials."""
+
+import optuna
+from optuna.trial import TrialState
+
+from study.baselines import BASELINE_ATTR, REPORT_RUNS
+
+from .helpers import fast_study_args
+
+STORAGE = "sqlite:///study.db"
+
+
+def test_two_jobs_run_exactly_the_requested_trials_each_once(run_cli, tiny_dataset):
+    result = run_cli(
+        *fast_study_args(
+            tiny_dataset, "--trials", 6, "--max-epochs", 2, "--jobs", 2, "--storage", STORAGE
+        )
+    )
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="catdog", storage=STORAGE).trials
+    assert len(trials) == 6
+    assert sorted(t.number for t in trials) == list(range(6))  # each number once, none missing
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    # The report's four queued configurations were each taken by one worker only.
+    labels = sorted(t.user_attrs[BASELINE_ATTR] for t in trials if BASELINE_ATTR in t.user_attrs)
+    assert labels == sorted(run.label for run in REPORT_RUNS)
