@@ -18,10 +18,10 @@ from study.commands.report import report
 from study.commands.space import space
 from study.download import DownloadError
 from study.export import ExportError
-from study.optimize import StudyMismatch
 from study.rerun import RerunError
 from study.space import SpaceError
 from study.storage import StorageError
+from study.studies import StudyMismatch
 
 # Errors a user can cause: they end in one line ("Error: ...") and exit status 1.
 USER_ERRORS = (

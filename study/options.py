@@ -1,4 +1,4 @@
-"""Options shared by several commands: where the study lives."""
+"""Options shared by several commands: where the study lives, which device trains."""
 
 from __future__ import annotations
 
@@ -39,3 +39,11 @@ def storage_options(command: Callable) -> Callable:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto, cpu, cuda or cuda:N; auto prefers CUDA, an absent device is an error.",
+)

@@ -4,7 +4,7 @@
 #
 # The GPU machine has Python 3.12 with torch but no package registry. Before going there, fill
 # .whl/ on the development machine, from the project root:
-#     ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4
+#     ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4 plotly==7.1.0 narwhals==2.29.0 PyYAML==6.0.4
 # On the GPU machine, from the project root (OUT: the folder whose files come back):
 #     tools/gpu_check.sh                     # full plan, within about 9 minutes
 #     tools/gpu_check.sh --mode quick        # a shorter pass
@@ -19,17 +19,17 @@ python=${PYTHON:-python3}
 out=${OUT:-$PWD/storage/gpu-check}
 mkdir -p "$out"
 
-if ! "$python" -c "import optuna, optuna_dashboard, sqlalchemy" 2>/dev/null; then
+if ! "$python" -c "import optuna, optuna_dashboard, plotly, sqlalchemy, yaml" 2>/dev/null; then
   if ! compgen -G ".whl/*.whl" >/dev/null; then
     echo "error: optuna is not installed and .whl/ holds no wheels:" \
-      "run ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4 first" >&2
+      "run ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4 plotly==7.1.0 narwhals==2.29.0 PyYAML==6.0.4 first" >&2
     exit 1
   fi
   "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
-  if ! "$python" -c "import optuna, optuna_dashboard, sqlalchemy"; then
+  if ! "$python" -c "import optuna, optuna_dashboard, plotly, sqlalchemy, yaml"; then
     echo "error: .whl/ lacks a wheel (above):" \
-      "run ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4" >&2
+      "run ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4 plotly==7.1.0 narwhals==2.29.0 PyYAML==6.0.4" >&2
     exit 1
   fi
 else

@@ -11,6 +11,7 @@ from catdog.atomic import atomic_write
 from catdog.bench import BenchSettings, format_result, run_bench
 from catdog.device import PRECISIONS, choose_precision, configure, resolve_device
 from study.data import cache_dir_for, describe_data, resolve_data
+from study.options import device_option
 
 
 @click.command()
@@ -28,12 +29,7 @@ from study.data import cache_dir_for, describe_data, resolve_data
     show_default=True,
     help="Size in px that all three pipelines train at.",
 )
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto, cpu, cuda or cuda:N; auto prefers CUDA.",
-)
+@device_option
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),

@@ -6,11 +6,12 @@ import click
 from click.core import ParameterSource
 
 from catdog.device import PRECISIONS
-from study.optimize import PRUNERS, OptimizeSettings, describe_best, run_optimize
-from study.options import storage_options
+from study.optimize import OptimizeSettings, describe_best, run_optimize
+from study.options import device_option, storage_options
 from study.progress import Progress
 from study.space import DEFAULT_MAX_EPOCHS, SPACE_NAMES
 from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from study.studies import PRUNERS
 
 
 @click.command()
@@ -70,12 +71,7 @@ from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
     help="Hold out this fraction of each training class (seeded by --seed) to prune and rank "
     "trials on; the test set is then scored once per finished trial. 0: test set, as the report.",
 )
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto, cpu, cuda or cuda:N; auto prefers CUDA.",
-)
+@device_option
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),

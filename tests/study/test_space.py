@@ -3,7 +3,6 @@ import pytest
 
 from catdog.config import TrainConfig
 from study.baselines import REPORT_RUNS
-from study.optimize import make_sampler
 from study.space import (
     SpaceError,
     extended_space,
@@ -11,6 +10,7 @@ from study.space import (
     resolve_space,
     to_config,
 )
+from study.studies import make_sampler
 
 SGD_ONLY = {"momentum", "nesterov"}
 ADAM_ONLY = {"beta1"}
