@@ -8,6 +8,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# mkstemp creates files readable by their owner only; a written file should get the permissions
+# a plain open() would give it. The umask can only be read by setting it, so read it once, here.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_write(destination: Path) -> Iterator[Path]:
@@ -28,6 +33,7 @@ def atomic_write(destination: Path) -> Iterator[Path]:
         with open(temporary, "rb+") as written:
             written.flush()
             os.fsync(written.fileno())
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, destination)
     except BaseException:
         temporary.unlink(missing_ok=True)
