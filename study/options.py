@@ -1,4 +1,4 @@
-"""Options shared by several commands: where the study lives, which device trains."""
+"""Options shared by several commands: where the study lives, its data, which device trains."""
 
 from __future__ import annotations
 
@@ -46,4 +46,12 @@ device_option = click.option(
     default="auto",
     show_default=True,
     help="auto, cpu, cuda or cuda:N; auto prefers CUDA, an absent device is an error.",
+)
+
+data_option = click.option(
+    "--data",
+    default=None,
+    metavar="PATH|synthetic",
+    help="Data set folder in the Kaggle layout, or 'synthetic'. "
+    "Default: storage/data/dogs-cats-images when present, else the synthetic set.",
 )

@@ -11,17 +11,11 @@ from catdog.atomic import atomic_write
 from catdog.bench import BenchSettings, format_result, run_bench
 from catdog.device import PRECISIONS, choose_precision, configure, resolve_device
 from study.data import cache_dir_for, describe_data, resolve_data
-from study.options import device_option
+from study.options import data_option, device_option
 
 
 @click.command()
-@click.option(
-    "--data",
-    default=None,
-    metavar="PATH|synthetic",
-    help="Data set folder in the Kaggle layout, or 'synthetic'. "
-    "Default: storage/data/dogs-cats-images when present, else the synthetic set.",
-)
+@data_option
 @click.option(
     "--image-size",
     type=click.IntRange(min=64),
@@ -78,7 +72,8 @@ def bench(
 
     classic: the report's ImageFolder + PIL transforms + DataLoader(batch 128), fp32.
     project: cached uint8 images on the device, device-side augmentation, chosen precision.
-    bare: the same model and precision on one prepared batch; the limit for the project.
+    bare: the same model and precision stepping on the same images, prepared on the device
+    beforehand; the limit for the project.
     Evaluation is timed the same way. Prints images/s and the ratios project/classic and
     project/bare; a benchmark for comparing, not a test.
     """

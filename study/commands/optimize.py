@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from catdog.device import PRECISIONS
 from study.optimize import OptimizeSettings, describe_best, run_optimize
-from study.options import device_option, storage_options
+from study.options import data_option, device_option, storage_options
 from study.progress import Progress
 from study.space import DEFAULT_MAX_EPOCHS, SPACE_NAMES
 from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
@@ -50,13 +50,7 @@ from study.studies import PRUNERS
     is_flag=True,
     help="Continue a study with a different search space than it started with.",
 )
-@click.option(
-    "--data",
-    default=None,
-    metavar="PATH|synthetic",
-    help="Data set folder in the Kaggle layout, or 'synthetic'. "
-    "Default: storage/data/dogs-cats-images when present, else the synthetic set.",
-)
+@data_option
 @click.option(
     "--image-size",
     type=click.IntRange(min=64),
