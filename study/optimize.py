@@ -152,15 +152,16 @@ def run_worker(
         study.set_user_attr(WORKERS_ATTR, ordinal + 1)
     sampler_seed = int(hashlib.sha256(f"{settings.seed}/{ordinal}".encode()).hexdigest()[:8], 16)
     study.sampler = make_sampler(space, sampler_seed)
+    artifact_store = open_artifact_store(settings.artifact_dir)
     objective = Objective(
         space=space,
         data=data,
         precision=precision,
         seed=settings.seed,
-        artifact_store=open_artifact_store(settings.artifact_dir),
+        artifact_store=artifact_store,
         resume_store=ResumeStore(settings.artifact_dir, settings.study_name),
         progress=progress,
-        trial_ending=TrialCurvesPublisher(open_artifact_store(settings.artifact_dir)),
+        trial_ending=TrialCurvesPublisher(artifact_store),
         compile=settings.compile,
     )
     try:

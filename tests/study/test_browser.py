@@ -9,17 +9,12 @@ the command that installs it, so that a newcomer's first `pytest` is not a failu
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import optuna
 import pytest
 
 from .helpers import fast_study_args
+from .workers import serve_dashboard
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -32,15 +27,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STORAGE = "sqlite:///browser.db"
 WAIT_MS = 30_000  # for the page to render what it fetched
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -50,47 +38,8 @@ def served_study(run_cli, tiny_dataset, in_tmp):
         *fast_study_args(tiny_dataset, "--trials", 3, "--max-epochs", 2, "--storage", STORAGE)
     )
     assert result.exit_code == 0, result.output
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    log_path = in_tmp / "dashboard.log"  # a file: an unread pipe could fill and stall it
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "study",
-                "dashboard",
-                "--port",
-                str(port),
-                "--storage",
-                STORAGE,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/api/studies", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    process.wait()
-                    pytest.fail(f"dashboard did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
+    with serve_dashboard(in_tmp, STORAGE) as url:
         yield url, optuna.load_study(study_name="catdog", storage=STORAGE)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

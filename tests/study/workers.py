@@ -1,11 +1,15 @@
-"""Start `catdog-study optimize` as real worker processes, the way users start them by hand."""
+"""Start `catdog-study` as real processes, the way users start workers and the dashboard."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -42,3 +46,50 @@ def trials_of(storage: str, name: str = "catdog") -> list[optuna.trial.FrozenTri
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     except KeyError:
         return []
+
+
+@contextlib.contextmanager
+def serve_dashboard(folder: Path, storage: str, *args: object) -> Iterator[str]:
+    """`python -m study dashboard` on a free loopback port; yields its base URL once it answers.
+
+    Its output goes to folder/dashboard.log (a file: an unread pipe could fill and stall it).
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = folder / "dashboard.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "study",
+                "dashboard",
+                "--port",
+                str(port),
+                "--storage",
+                storage,
+                *map(str, args),
+            ],
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/api/studies", timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"dashboard did not start:\n{log_path.read_text()}"
+                    ) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
