@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from catdog.atomic import atomic_write
-from catdog.dataset import ImageFile, SkippedFile, list_split
+from catdog.dataset import ImageFile, SkippedFile, SplitListing, list_split
 from catdog.images import ImageDecodeError, decode_image
 
 CACHE_FORMAT = "catdog-image-cache-1"  # bump when decoding changes, so old caches are not reused
@@ -61,10 +61,9 @@ def scan_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> Imag
     training both read a split through here, so they never disagree on which files are used.
     """
     listing = list_split(split_dir)
-    key = fingerprint(listing.files, listing.skipped, image_size)
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"{split_dir.name}-{image_size}px-{key[:20]}.safetensors"
+        cache_file = _cache_file(split_dir, listing, image_size, cache_dir)
         if cache_file.exists():
             image_set = _read_cache(cache_file)
             if image_set is not None:
@@ -77,6 +76,21 @@ def scan_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> Imag
             if stale != cache_file:
                 stale.unlink(missing_ok=True)
     return replace(image_set, ignored=listing.ignored)
+
+
+def is_cached(split_dir: Path, image_size: int, cache_dir: Path) -> bool:
+    """True when `cache_dir` holds the split's current files at this size; reads no pixels."""
+    cache_file = _cache_file(split_dir, list_split(split_dir), image_size, cache_dir)
+    try:
+        with safe_open(str(cache_file), framework="pt") as handle:
+            return (handle.metadata() or {}).get("format") == CACHE_FORMAT
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return False
+
+
+def _cache_file(split_dir: Path, listing: SplitListing, image_size: int, cache_dir: Path) -> Path:
+    key = fingerprint(listing.files, listing.skipped, image_size)
+    return Path(cache_dir) / f"{split_dir.name}-{image_size}px-{key[:20]}.safetensors"
 
 
 def load_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> ImageSet:
@@ -138,5 +152,5 @@ def _read_cache(cache_file: Path) -> ImageSet | None:
         return ImageSet(
             tensors["images"], tensors["labels"], json.loads(metadata["paths"]), skipped
         )
-    except (OSError, ValueError, KeyError, RuntimeError):
+    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError):
         return None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from catdog.cache import ImageSet, warn_skipped
+from catdog.cache import ImageSet, is_cached, warn_skipped
 from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError, find_dataset_root
 from catdog.scan import DatasetScan, scan_dataset
 from catdog.synthetic import read_manifest, write_synthetic_dataset
@@ -61,6 +61,20 @@ def scan_data(root: Path, image_size: int) -> DatasetScan:
     """Both splits of the data set at `root` through its cache: what `data check` shows."""
     dataset_root = find_dataset_root(root)
     return scan_dataset(dataset_root, image_size, cache_dir_for(dataset_root))
+
+
+def prepare_data(root: Path, image_size: int, echo=print) -> bool:
+    """Decode both splits into the cache unless it already holds them; True when it decoded.
+
+    Worker processes started together would otherwise each decode the whole set at once.
+    """
+    dataset_root = find_dataset_root(root)
+    cache_dir = cache_dir_for(dataset_root)
+    if all(is_cached(dataset_root / split, image_size, cache_dir) for split in SPLITS):
+        return False
+    echo(f"decoding {dataset_root} at {image_size} px once for all workers, into {cache_dir}")
+    scan_data(root, image_size).require_every_class()
+    return True
 
 
 def load_study_data(

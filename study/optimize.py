@@ -22,7 +22,7 @@ import torch
 from catdog.device import choose_precision, configure, resolve_device
 from study.baselines import enqueue_report_runs
 from study.dashboard import StudyNoteRefresher, TrialCurvesPublisher
-from study.data import default_image_size, load_study_data, resolve_data
+from study.data import default_image_size, load_study_data, prepare_data, resolve_data
 from study.locks import storage_lock
 from study.objective import EVAL_SPLIT_ATTR, Objective, TrialFailed
 from study.progress import Progress, describe_config
@@ -112,6 +112,7 @@ def run_optimize(settings: OptimizeSettings, progress: Progress | None = None) -
     if settings.jobs == 1:
         run_worker(settings, settings.trials, 0, root, image_size)
     else:
+        prepare_data(root, image_size, progress.echo)
         _run_workers(settings, root, image_size)
     return optuna.load_study(study_name=settings.study_name, storage=storage)
 

@@ -1,8 +1,11 @@
 """Open the study store (Optuna's RDB storage on SQLite or PostgreSQL) and the artifact store.
 
 SQLite is tuned for several worker processes on one machine: WAL journal (readers never block
-the writer) and a long busy timeout (a writer waits for the lock instead of failing with
-"database is locked"). Heartbeats let a worker notice a trial whose worker died; such a trial is
+the writer), a long busy timeout (a writer waits for the lock instead of failing with
+"database is locked") and transactions that take the write lock when they begin. Without that
+last one, two workers could both read a queued trial as WAITING and both run it: SQLite has no
+SELECT ... FOR UPDATE, which is what Optuna relies on to hand a queued trial to one worker.
+Heartbeats let a worker notice a trial whose worker died; such a trial is
 marked FAIL and a copy is queued to run again (RetryHeartbeatStaleTrialCallback).
 """
 
@@ -18,7 +21,8 @@ import optuna
 import sqlalchemy.exc
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from catdog.atomic import atomic_write
 from study.locks import storage_lock
@@ -59,8 +63,11 @@ def open_storage(
     """RDBStorage for `url` with heartbeats and stale-trial retries, or a one-line StorageError."""
     parsed = parse_storage_url(url)
     engine_kwargs: dict = {}
-    if parsed.get_backend_name() == "sqlite":
-        engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite:
+        # isolation_level None: the driver issues no BEGIN of its own; _begin_immediate does.
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None}
+        engine_kwargs = {"connect_args": connect_args}
         _create_folder_of(parsed.database)
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs = {"pool_pre_ping": True}  # survive server restarts and idle timeouts
@@ -68,9 +75,9 @@ def open_storage(
         # Workers starting together on a fresh database would race to create its tables.
         with storage_lock(parsed), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if parsed.get_backend_name() == "sqlite":
+            if sqlite:
                 _enable_wal(parsed.database)
-            return RDBStorage(
+            storage = RDBStorage(
                 parsed.render_as_string(hide_password=False),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_interval,
@@ -79,6 +86,9 @@ def open_storage(
                     max_retry=MAX_RETRIES
                 ),
             )
+            if sqlite:
+                _begin_immediate(storage.engine)
+            return storage
     except ModuleNotFoundError as error:
         raise StorageError(
             f"the database driver for {parsed.drivername} is not installed ({error.name}); "
@@ -112,6 +122,20 @@ def _enable_wal(database: str | None) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
     except sqlite3.Error as error:
         raise StorageError(f"cannot open SQLite file {database}: {error}") from None
+
+
+def _begin_immediate(engine: Engine) -> None:
+    """Start every transaction of `engine` with BEGIN IMMEDIATE: it takes SQLite's write lock
+    (waiting up to the busy timeout) before it reads anything, so a read-then-write such as
+    Optuna's "WAITING -> RUNNING" can never act on a row another process has just changed.
+
+    Python's sqlite3 would otherwise begin a transaction only at the first write, after the
+    reads it was based on. (What SQLAlchemy's documentation prescribes for pysqlite.)
+    """
+
+    @event.listens_for(engine, "begin")
+    def begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _redacted(url: str) -> str:

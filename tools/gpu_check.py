@@ -4,7 +4,8 @@ Run through tools/gpu_check.sh, which installs optuna from .whl/ first. Steps, m
 first, each with its own time limit inside an overall budget (a step that no longer fits is
 skipped, one that overruns is stopped and what it finished is still read back):
 
-  data     a SYNTHETIC set in the Kaggle layout (full: 8 000 training + 2 000 test images)
+  data     a SYNTHETIC set in the Kaggle layout (full: 8 000 training + 2 000 test images), its
+           JPEGs as large as Kaggle's photos, so the classic pipeline decodes what it would there
   bench    `catdog-study bench` at the image size: classic vs project epoch vs bare step
   study    `catdog-study optimize --trials 40` on that set: wall time, trials, epochs
   jobs     the same short study with --jobs 1 and with --jobs N: trials and epochs per hour
@@ -83,17 +84,17 @@ def main() -> None:
         (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n")
 
     save()
-    data = args.work / f"synthetic-{plan.train_per_class}-{plan.test_per_class}"
+    data = args.work / f"synthetic-photos-{plan.train_per_class}-{plan.test_per_class}"
     started = time.monotonic()
     if not data.exists():
-        write_synthetic_dataset(
-            data,
-            SyntheticSpec(
-                train_per_class=plan.train_per_class, test_per_class=plan.test_per_class
-            ),
+        spec = SyntheticSpec(
+            train_per_class=plan.train_per_class,
+            test_per_class=plan.test_per_class,
+            photo_sized=True,
         )
+        write_synthetic_dataset(data, spec)
     report["data"] = {
-        "what": "SYNTHETIC shapes (not cats and dogs), JPEG files of 80-200 px",
+        "what": "SYNTHETIC shapes (not cats and dogs), JPEG files with a long side of 300-500 px",
         "training_images": 2 * plan.train_per_class,
         "test_images": 2 * plan.test_per_class,
         "seconds_to_write": round(time.monotonic() - started, 1),

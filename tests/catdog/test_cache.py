@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 import catdog.cache as cache
-from catdog.cache import load_split
+from catdog.cache import is_cached, load_split
 
 
 @pytest.fixture
@@ -41,6 +41,30 @@ def test_cache_is_rebuilt_when_one_file_changes(split, tmp_path):
     assert (second.images[0] == 255).all()
     # The stale cache file of the old contents is gone: one file per split and size.
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1
+
+
+def test_is_cached_says_whether_a_load_would_decode(split, tmp_path):
+    cache_dir = tmp_path / "cache"
+    assert not is_cached(split, 64, cache_dir)
+    load_split(split, 64, cache_dir)
+    assert is_cached(split, 64, cache_dir)
+    assert not is_cached(split, 128, cache_dir)  # another size is another cache
+    victim = next((split / "cats").iterdir())
+    victim.write_bytes(victim.read_bytes() + b"\0")  # an edited file makes the cache stale
+    assert not is_cached(split, 64, cache_dir)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_cache_file_is_rebuilt(split, tmp_path, damage):
+    cache_dir = tmp_path / "cache"
+    first = load_split(split, 64, cache_dir)
+    (cache_file,) = cache_dir.glob("*.safetensors")
+    whole = cache_file.read_bytes()
+    cache_file.write_bytes(b"not a safetensors file" if damage == "garbage" else whole[:-100])
+    assert not is_cached(split, 64, cache_dir)
+    second = load_split(split, 64, cache_dir)
+    assert torch.equal(first.images, second.images)
+    assert is_cached(split, 64, cache_dir)  # and the rebuilt file is whole again
 
 
 def test_undecodable_file_is_skipped_with_a_warning_naming_it(split, tmp_path):

@@ -3,7 +3,10 @@
 import optuna
 from optuna.trial import TrialState
 
+import study.optimize
+from catdog.cache import is_cached
 from study.baselines import BASELINE_ATTR, REPORT_RUNS
+from study.data import cache_dir_for
 
 from .helpers import fast_study_args
 
@@ -24,3 +27,24 @@ def test_two_jobs_run_exactly_the_requested_trials_each_once(run_cli, tiny_datas
     # The report's four queued configurations were each taken by one worker only.
     labels = sorted(t.user_attrs[BASELINE_ATTR] for t in trials if BASELINE_ATTR in t.user_attrs)
     assert labels == sorted(run.label for run in REPORT_RUNS)
+
+
+def test_workers_find_the_data_set_decoded_once_before_they_start(
+    run_cli, tiny_dataset, monkeypatch
+):
+    cached_at_start = []
+
+    def fake_workers(settings, root, image_size):
+        cache_dir = cache_dir_for(root)
+        splits = (root / "training_set", root / "test_set")
+        cached_at_start.append(all(is_cached(s, image_size, cache_dir) for s in splits))
+
+    monkeypatch.setattr(study.optimize, "_run_workers", fake_workers)
+    args = fast_study_args(tiny_dataset, "--trials", 2, "--jobs", 2, "--storage", STORAGE)
+    first = run_cli(*args)
+    assert first.exit_code == 0, first.output
+    assert "once for all workers" in first.output
+    second = run_cli(*args)  # the cache is there: nothing to decode
+    assert second.exit_code == 0, second.output
+    assert "once for all workers" not in second.output
+    assert cached_at_start == [True, True]

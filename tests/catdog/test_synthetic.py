@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import catdog.synthetic as synthetic
+from catdog.dataset import list_split
+from catdog.synthetic import SyntheticSpec, read_manifest, write_synthetic_dataset
+
+SMALL = SyntheticSpec(seed=3, train_per_class=6, test_per_class=3, label_noise=0.0)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.jpg"))}
+
+
+def test_the_set_has_kaggles_layout_counts_and_manifest(tmp_path):
+    root = write_synthetic_dataset(tmp_path / "set", SMALL)
+    train, test = list_split(root / "training_set"), list_split(root / "test_set")
+    assert [f.label for f in train.files] == [0] * 6 + [1] * 6
+    assert [f.label for f in test.files] == [0] * 3 + [1] * 3
+    assert {f.path.name.split(".")[0] for f in train.files} == {"cat", "dog"}
+    assert read_manifest(root) == SMALL
+    assert read_manifest(tmp_path) is None
+
+
+def test_same_seed_same_files_and_another_seed_other_files(tmp_path):
+    first = _files(write_synthetic_dataset(tmp_path / "a", SMALL))
+    again = _files(write_synthetic_dataset(tmp_path / "b", SMALL))
+    other = _files(write_synthetic_dataset(tmp_path / "c", SyntheticSpec(seed=4, **_counts())))
+    assert first == again
+    assert first.keys() == other.keys() and first != other
+
+
+def _counts() -> dict:
+    return {"train_per_class": 6, "test_per_class": 3, "label_noise": 0.0}
+
+
+def test_worker_processes_write_exactly_what_one_process_writes(tmp_path, monkeypatch):
+    # Two images a task, so that 18 images are spread over 2 spawned worker processes.
+    monkeypatch.setattr(synthetic, "IMAGES_PER_TASK", 2)
+    parallel = write_synthetic_dataset(tmp_path / "parallel", SMALL, processes=2)
+    serial = write_synthetic_dataset(tmp_path / "serial", SMALL, processes=1)
+    assert _files(parallel) == _files(serial)
+    assert len(_files(parallel)) == 18
+
+
+def test_label_noise_files_some_images_under_the_other_class(tmp_path):
+    spec = SyntheticSpec(seed=0, train_per_class=100, test_per_class=2, label_noise=0.2)
+    root = write_synthetic_dataset(tmp_path / "noisy", spec, processes=1)
+    cats = {p.name for p in (root / "training_set" / "cats").iterdir()}
+    # Images 0..99 are drawn as ellipses ("cats"), 100..199 as polygons; a misfiled one keeps
+    # its number and takes its folder's name.
+    misfiled = [n for n in cats if int(n.split(".")[1]) >= 100]
+    assert 5 <= len(misfiled) <= 40
+    assert all(n.startswith("cat.") for n in cats)
+
+
+@pytest.mark.parametrize(
+    ("photo_sized", "long_sides"), [(False, range(56, 300)), (True, range(300, 501))]
+)
+def test_image_sizes(tmp_path, photo_sized, long_sides):
+    spec = SyntheticSpec(seed=0, train_per_class=15, test_per_class=2, photo_sized=photo_sized)
+    root = write_synthetic_dataset(tmp_path / "set", spec, processes=1)
+    for path in (root / "training_set").rglob("*.jpg"):
+        with Image.open(path) as image:
+            width, height = image.size
+        assert max(width, height) in long_sides
+        assert 0.65 <= width / height <= 1.55
+    assert read_manifest(root).photo_sized is photo_sized
+
+
+def test_an_existing_folder_is_refused(tmp_path):
+    (tmp_path / "there").mkdir()
+    with pytest.raises(FileExistsError):
+        write_synthetic_dataset(tmp_path / "there", SMALL)
+
+
+def test_an_interrupted_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    drawn = []
+
+    def draw_then_stop(rng, label, *, photo_sized=False):
+        drawn.append(label)
+        if len(drawn) == 5:
+            raise KeyboardInterrupt
+        return Image.new("RGB", (90, 90))
+
+    monkeypatch.setattr(synthetic, "draw_image", draw_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        write_synthetic_dataset(tmp_path / "set", SMALL, processes=1)
+    assert list(tmp_path.iterdir()) == []
