@@ -11,19 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
 
 from catdog.model import CatDogCNN
+
+if TYPE_CHECKING:
+    from torchvision import transforms
 
 CLASSIC_BATCH_SIZE = 128  # the report's DataLoader batch
 
 
 def classic_transform(image_size: int) -> transforms.Compose:
     """The report's per-image transforms, PIL image -> float32 (3, S, S) in [0, 1]."""
+    # Imported here, not at the top: torchvision takes about 2 s to import, and every
+    # catdog-study command (and --jobs worker) would pay that for the benchmark's sake.
+    from torchvision import transforms
+
     return transforms.Compose(
         [
             transforms.RandomRotation(2),
@@ -47,6 +54,8 @@ def classic_loader(
 
     The report applied the same random transforms to its test set, so evaluation uses them too.
     """
+    from torchvision import datasets  # see classic_transform
+
     wanted = None if files is None else {Path(f) for f in files}
     dataset = datasets.ImageFolder(
         str(split_dir),

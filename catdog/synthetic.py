@@ -12,20 +12,19 @@ filed under the wrong class (label noise) so that accuracy stays below 100 %.
 By default the JPEGs are small (80-200 px high), which keeps the set quick to write and to
 decode. `photo_sized` makes them as large as Kaggle's photos (long side 300-500 px), for timing
 the report's per-epoch PIL pipeline: it then costs per image about what it costs on the real
-photos (measured on one core of the 2-core dev VM: 2.8-3.1 ms, against 2.6 ms on the real set;
-small JPEGs take 1.4-1.7 ms).
-Each image has its own seeded generator, so the set is the same however many processes write it.
+photos (through the classic loader on the 2-core dev VM: 2.9-4.1 ms per image, against 2.6 ms
+measured on the real set; small JPEGs 1.5-2.6 ms). Each image has its own seeded generator, so
+the set is the same however many threads write it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from PIL import Image, ImageDraw
 from catdog.dataset import CLASS_FOLDERS, SPLITS
 
 MANIFEST = "synthetic.json"  # marks a folder as this synthetic set and records how it was made
-IMAGES_PER_TASK = 250  # images one worker process draws and saves per task
 
 
 @dataclass(frozen=True)
@@ -58,13 +56,14 @@ def read_manifest(root: Path) -> SyntheticSpec | None:
 
 
 def write_synthetic_dataset(
-    root: Path, spec: SyntheticSpec = SyntheticSpec(), *, processes: int | None = None
+    root: Path, spec: SyntheticSpec = SyntheticSpec(), *, threads: int | None = None
 ) -> Path:
     """Write the set to `root` (which must not exist yet) and return `root`.
 
     The set is built in a temporary folder beside `root` and renamed into place when whole, so
-    an interrupted run leaves nothing half-written. Up to `processes` (default: one per CPU)
-    draw the images, one per IMAGES_PER_TASK images; the files are the same for any number.
+    an interrupted run leaves nothing half-written. `threads` (default: one per CPU) draw and
+    save the images; numpy and Pillow release the GIL for the pixel work (photo-sized images:
+    2.0x with 2 threads on 2 cores), and the files are the same for any number.
     """
     root = Path(root)
     if root.exists():
@@ -72,25 +71,23 @@ def write_synthetic_dataset(
     root.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
-        tasks, total = [], 0
+        images = []  # (split folder, split index, label, index, images per class)
         for split_index, split in enumerate(SPLITS):
             per_class = spec.train_per_class if split == SPLITS[0] else spec.test_per_class
-            total += len(CLASS_FOLDERS) * per_class
             for folder in CLASS_FOLDERS:
                 (building / split / folder).mkdir(parents=True)
             for label in range(len(CLASS_FOLDERS)):
-                for start in range(0, per_class, IMAGES_PER_TASK):
-                    stop = min(start + IMAGES_PER_TASK, per_class)
-                    tasks.append((building / split, spec, split_index, label, start, stop))
-        processes = min(processes or os.cpu_count() or 1, math.ceil(total / IMAGES_PER_TASK))
-        if processes > 1:
-            # spawn: the caller may have torch's thread pools running, which fork would copy.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(processes, mp_context=context) as pool:
-                list(pool.map(_write_images, *zip(*tasks, strict=True)))
-        else:
-            for task in tasks:
-                _write_images(*task)
+                images += [
+                    (building / split, split_index, label, i, per_class) for i in range(per_class)
+                ]
+
+        def write(image: tuple[Path, int, int, int, int]) -> None:
+            _write_image(spec, *image)
+
+        with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+            # On an error or Ctrl-C, map cancels the images not yet started.
+            for _ in pool.map(write, images):
+                pass
         manifest = {"kind": "catdog synthetic data set (NOT cats and dogs)", "spec": asdict(spec)}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         building.rename(root)
@@ -100,21 +97,19 @@ def write_synthetic_dataset(
     return root
 
 
-def _write_images(
-    split_dir: Path, spec: SyntheticSpec, split_index: int, label: int, start: int, stop: int
+def _write_image(
+    spec: SyntheticSpec, split_dir: Path, split_index: int, label: int, index: int, per_class: int
 ) -> None:
-    """Images start..stop-1 of class `label` of one split, each into the folder it is filed in."""
-    per_class = spec.train_per_class if split_index == 0 else spec.test_per_class
-    for index in range(start, stop):
-        # One generator per image: any image can be regenerated on its own.
-        rng = np.random.default_rng([spec.seed, split_index, label, index])
-        image = draw_image(rng, label, photo_sized=spec.photo_sized)
-        filed_label = 1 - label if rng.random() < spec.label_noise else label
-        # Named like Kaggle's files (cat.123.jpg) after the folder it is filed in.
-        number = label * per_class + index
-        name = f"{CLASS_FOLDERS[filed_label][:-1]}.{number}.jpg"
-        quality = int(rng.integers(80, 96))
-        image.save(split_dir / CLASS_FOLDERS[filed_label] / name, quality=quality)
+    """Image `index` of class `label` of one split, saved into the folder it is filed in."""
+    # One generator per image: any image can be regenerated on its own.
+    rng = np.random.default_rng([spec.seed, split_index, label, index])
+    image = draw_image(rng, label, photo_sized=spec.photo_sized)
+    filed_label = 1 - label if rng.random() < spec.label_noise else label
+    # Named like Kaggle's files (cat.123.jpg) after the folder it is filed in.
+    number = label * per_class + index
+    name = f"{CLASS_FOLDERS[filed_label][:-1]}.{number}.jpg"
+    quality = int(rng.integers(80, 96))
+    image.save(split_dir / CLASS_FOLDERS[filed_label] / name, quality=quality)
 
 
 def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:

@@ -1,12 +1,13 @@
 """Open the study store (Optuna's RDB storage on SQLite or PostgreSQL) and the artifact store.
 
-SQLite is tuned for several worker processes on one machine: WAL journal (readers never block
-the writer), a long busy timeout (a writer waits for the lock instead of failing with
-"database is locked") and transactions that take the write lock when they begin. Without that
-last one, two workers could both read a queued trial as WAITING and both run it: SQLite has no
-SELECT ... FOR UPDATE, which is what Optuna relies on to hand a queued trial to one worker.
-Heartbeats let a worker notice a trial whose worker died; such a trial is
-marked FAIL and a copy is queued to run again (RetryHeartbeatStaleTrialCallback).
+SQLite is set up for several worker processes on one machine: a WAL journal, a long busy timeout
+(a writer waits for the lock instead of failing with "database is locked"), and transactions
+that take the write lock when they begin. Without the last, two workers could both read a
+queued trial as WAITING and both run it: Optuna hands a queued trial to one worker with
+SELECT ... FOR UPDATE, which SQLite does not have.
+
+Heartbeats let a worker notice a trial whose worker died; such a trial is marked FAIL and a copy
+is queued to run again (RetryHeartbeatStaleTrialCallback).
 """
 
 from __future__ import annotations

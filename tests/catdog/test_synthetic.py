@@ -36,18 +36,16 @@ def _counts() -> dict:
     return {"train_per_class": 6, "test_per_class": 3, "label_noise": 0.0}
 
 
-def test_worker_processes_write_exactly_what_one_process_writes(tmp_path, monkeypatch):
-    # Two images a task, so that 18 images are spread over 2 spawned worker processes.
-    monkeypatch.setattr(synthetic, "IMAGES_PER_TASK", 2)
-    parallel = write_synthetic_dataset(tmp_path / "parallel", SMALL, processes=2)
-    serial = write_synthetic_dataset(tmp_path / "serial", SMALL, processes=1)
+def test_several_threads_write_exactly_what_one_thread_writes(tmp_path):
+    parallel = write_synthetic_dataset(tmp_path / "parallel", SMALL, threads=4)
+    serial = write_synthetic_dataset(tmp_path / "serial", SMALL, threads=1)
     assert _files(parallel) == _files(serial)
     assert len(_files(parallel)) == 18
 
 
 def test_label_noise_files_some_images_under_the_other_class(tmp_path):
     spec = SyntheticSpec(seed=0, train_per_class=100, test_per_class=2, label_noise=0.2)
-    root = write_synthetic_dataset(tmp_path / "noisy", spec, processes=1)
+    root = write_synthetic_dataset(tmp_path / "noisy", spec, threads=1)
     cats = {p.name for p in (root / "training_set" / "cats").iterdir()}
     # Images 0..99 are drawn as ellipses ("cats"), 100..199 as polygons; a misfiled one keeps
     # its number and takes its folder's name.
@@ -61,7 +59,7 @@ def test_label_noise_files_some_images_under_the_other_class(tmp_path):
 )
 def test_image_sizes(tmp_path, photo_sized, long_sides):
     spec = SyntheticSpec(seed=0, train_per_class=15, test_per_class=2, photo_sized=photo_sized)
-    root = write_synthetic_dataset(tmp_path / "set", spec, processes=1)
+    root = write_synthetic_dataset(tmp_path / "set", spec, threads=1)
     for path in (root / "training_set").rglob("*.jpg"):
         with Image.open(path) as image:
             width, height = image.size
@@ -76,16 +74,19 @@ def test_an_existing_folder_is_refused(tmp_path):
         write_synthetic_dataset(tmp_path / "there", SMALL)
 
 
-def test_an_interrupted_write_leaves_nothing_behind(tmp_path, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_failed_write_leaves_nothing_behind_and_stops_early(tmp_path, monkeypatch, threads):
     drawn = []
 
-    def draw_then_stop(rng, label, *, photo_sized=False):
+    def draw_then_fail(rng, label, *, photo_sized=False):
         drawn.append(label)
         if len(drawn) == 5:
-            raise KeyboardInterrupt
+            raise OSError("No space left on device")
         return Image.new("RGB", (90, 90))
 
-    monkeypatch.setattr(synthetic, "draw_image", draw_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        write_synthetic_dataset(tmp_path / "set", SMALL, processes=1)
+    monkeypatch.setattr(synthetic, "draw_image", draw_then_fail)
+    spec = SyntheticSpec(train_per_class=500, test_per_class=100)
+    with pytest.raises(OSError, match="No space left"):
+        write_synthetic_dataset(tmp_path / "set", spec, threads=threads)
     assert list(tmp_path.iterdir()) == []
+    assert len(drawn) < 100  # the other 1 100 images were not drawn after the failure
