@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,11 @@ import optuna
 
 
 def start_worker(folder: Path, log_name: str, *args: object) -> subprocess.Popen:
-    """`python -m study optimize ARGS` in `folder`, its output in folder/log_name."""
+    """`python -m study optimize ARGS` in `folder`, its output in folder/log_name.
+
+    The worker takes Ctrl-C (SIGINT) as a terminal's foreground job does, also where the test
+    run itself was started in the background, whose children inherit SIGINT ignored.
+    """
     log = open(folder / log_name, "w")  # noqa: SIM115 - closed when the process is reaped
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
@@ -25,7 +30,12 @@ def start_worker(folder: Path, log_name: str, *args: object) -> subprocess.Popen
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
+        preexec_fn=_take_ctrl_c,
     )
+
+
+def _take_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_all(processes: list[subprocess.Popen], timeout: float = 300) -> list[int]:
