@@ -12,21 +12,11 @@ costs half as much (34 against 60 ms per batch of 128 at 256 px on 2 cores).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class Augmentation:
-    rotation_degrees: float = 2.0  # the report's RandomRotation(2)
-    flip: bool = True  # the report's RandomHorizontalFlip(p=0.5)
-    min_crop_scale: float = 1.0  # RandomResizedCrop's smallest area fraction; 1.0 = no crop
-
-    @property
-    def is_identity(self) -> bool:
-        return self.rotation_degrees == 0 and not self.flip and self.min_crop_scale >= 1.0
+from catdog.config import Augmentation
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,16 @@ class ImageSet:
     def image_size(self) -> int:
         return int(self.images.shape[-1])
 
+    def subset(self, index: torch.Tensor) -> ImageSet:
+        """The rows `index` (N',) int64, in that order; skipped and ignored files stay listed."""
+        return ImageSet(
+            self.images[index],
+            self.labels[index],
+            [self.paths[i] for i in index.tolist()],
+            self.skipped,
+            self.ignored,
+        )
+
 
 def fingerprint(files: list[ImageFile], skipped: list[SkippedFile], image_size: int) -> str:
     """Hex digest that changes whenever a listed file is added, removed, edited or relabelled."""
@@ -54,20 +64,32 @@ def fingerprint(files: list[ImageFile], skipped: list[SkippedFile], image_size: 
     return digest.hexdigest()
 
 
-def scan_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> ImageSet:
+def read_split(
+    split_dir: Path, image_size: int, cache_dir: Path | None, *, warn: bool = True
+) -> ImageSet:
     """The decoded split and every file left out with the reason.
 
     Read from the cache when its fingerprint matches, else decoded and cached. `data check` and
     training both read a split through here, so they never disagree on which files are used.
+    warn: warn about each skipped file by name (training); `data check` lists them itself.
     """
     listing = list_split(split_dir)
+    image_set = _cached_or_decoded(split_dir, listing, image_size, cache_dir)
+    if warn:
+        warn_skipped(image_set.skipped)
+    return replace(image_set, ignored=listing.ignored)
+
+
+def _cached_or_decoded(
+    split_dir: Path, listing: SplitListing, image_size: int, cache_dir: Path | None
+) -> ImageSet:
     cache_file = None
     if cache_dir is not None:
         cache_file = _cache_file(split_dir, listing, image_size, cache_dir)
         if cache_file.exists():
             image_set = _read_cache(cache_file)
             if image_set is not None:
-                return replace(image_set, ignored=listing.ignored)
+                return image_set
     image_set = _decode_all(listing.files, listing.skipped, image_size)
     if cache_file is not None:
         _write_cache(cache_file, image_set)
@@ -75,7 +97,7 @@ def scan_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> Imag
         for stale in cache_file.parent.glob(f"{split_dir.name}-{image_size}px-*.safetensors"):
             if stale != cache_file:
                 stale.unlink(missing_ok=True)
-    return replace(image_set, ignored=listing.ignored)
+    return image_set
 
 
 def is_cached(split_dir: Path, image_size: int, cache_dir: Path) -> bool:
@@ -91,13 +113,6 @@ def is_cached(split_dir: Path, image_size: int, cache_dir: Path) -> bool:
 def _cache_file(split_dir: Path, listing: SplitListing, image_size: int, cache_dir: Path) -> Path:
     key = fingerprint(listing.files, listing.skipped, image_size)
     return Path(cache_dir) / f"{split_dir.name}-{image_size}px-{key[:20]}.safetensors"
-
-
-def load_split(split_dir: Path, image_size: int, cache_dir: Path | None) -> ImageSet:
-    """`scan_split`, warning about each skipped file by name; they never stop the run."""
-    image_set = scan_split(split_dir, image_size, cache_dir)
-    warn_skipped(image_set.skipped)
-    return image_set
 
 
 def _decode_all(files: list[ImageFile], skipped: list[SkippedFile], image_size: int) -> ImageSet:
@@ -124,6 +139,7 @@ def _decode_all(files: list[ImageFile], skipped: list[SkippedFile], image_size: 
 
 
 def warn_skipped(skipped: list[SkippedFile]) -> None:
+    """One warning per file left out, naming it; they never stop the run."""
     for item in skipped:
         warnings.warn(f"skipped {item.path}: {item.reason}", stacklevel=3)
 

@@ -11,10 +11,24 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from catdog.augment import Augmentation
-
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "one-cycle")
+# Numeric precision of a run (a run setting, not a hyperparameter): "auto" is resolved once per
+# process by catdog.device.choose_precision. Kept here, free of torch, for the command line.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """What catdog.augment does to each training batch (the report's: 2 degrees and a flip)."""
+
+    rotation_degrees: float = 2.0  # the report's RandomRotation(2)
+    flip: bool = True  # the report's RandomHorizontalFlip(p=0.5)
+    min_crop_scale: float = 1.0  # RandomResizedCrop's smallest area fraction; 1.0 = no crop
+
+    @property
+    def is_identity(self) -> bool:
+        return self.rotation_degrees == 0 and not self.flip and self.min_crop_scale >= 1.0
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from catdog.errors import CatdogError
+
 SPLITS = ("training_set", "test_set")
 CLASS_FOLDERS = ("cats", "dogs")  # folder name -> class index by position
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
 
 
-class DatasetError(ValueError):
+class DatasetError(CatdogError, ValueError):
     """A data folder that cannot be used; the message says what was found and what is expected."""
 
 

@@ -10,12 +10,12 @@ import time
 import torch
 import torch.nn.functional as F
 
+from catdog.config import PRECISIONS
+from catdog.errors import CatdogError
 from catdog.model import CatDogCNN
 
-PRECISIONS = ("auto", "fp32", "bf16")
 
-
-class DeviceError(ValueError):
+class DeviceError(CatdogError, ValueError):
     """A device was asked for that this machine does not have."""
 
 

@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from catdog.errors import CatdogError
+
 # Pillow refuses images above this many pixels instead of decoding them (decompression bombs).
 # 64 megapixels is far above any photo in the data set (the largest is about 0.5 megapixels).
 MAX_IMAGE_PIXELS = 64_000_000
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(CatdogError, ValueError):
     """A file that is not a usable image; the message is the reason, for the user."""
 
 

@@ -21,13 +21,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from catdog.atomic import atomic_write
+from catdog.errors import CatdogError
 from catdog.model import CLASS_NAMES, CatDogCNN
 
 MODEL_FORMAT = "catdog-model"
 MODEL_FORMAT_VERSION = 1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(CatdogError, ValueError):
     """A file that is not a usable model file; the message says why."""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from catdog.cache import ImageSet, scan_split
+from catdog.cache import ImageSet, read_split
 from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError
 
 
@@ -42,7 +42,13 @@ class DatasetScan:
             )
 
 
-def scan_dataset(dataset_root: Path, image_size: int, cache_dir: Path | None) -> DatasetScan:
-    """Both splits of `dataset_root` (see find_dataset_root) decoded at `image_size` px."""
-    splits = {split: scan_split(dataset_root / split, image_size, cache_dir) for split in SPLITS}
+def read_dataset(dataset_root: Path, image_size: int, cache_dir: Path | None) -> DatasetScan:
+    """Both splits of `dataset_root` (see find_dataset_root) decoded at `image_size` px.
+
+    Skipped files are listed in the scan, not warned about: the caller says what they mean.
+    """
+    splits = {
+        split: read_split(dataset_root / split, image_size, cache_dir, warn=False)
+        for split in SPLITS
+    }
     return DatasetScan(dataset_root, splits)

@@ -23,11 +23,12 @@ import torch.nn.functional as F
 from catdog.augment import augment, to_float
 from catdog.cache import ImageSet
 from catdog.config import TrainConfig
+from catdog.errors import CatdogError
 from catdog.model import CatDogCNN
 from catdog.optim import build_optimizer, build_schedule
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(CatdogError, RuntimeError):
     """The loss became NaN or infinite; the message says in which epoch."""
 
 

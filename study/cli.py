@@ -1,46 +1,45 @@
-"""`catdog-study`: the command line. Each command lives in study/commands/."""
+"""`catdog-study`: the command line. Each command lives in study/commands/.
+
+Commands are loaded lazily (click's documented LazyGroup pattern): a command's module is
+imported only when that command runs or `--help` lists it, and command modules import torch,
+Optuna, optuna-dashboard and matplotlib inside the command, so `catdog-study --help` and
+`catdog-study space show` start without them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import click
 
-from catdog.dataset import DatasetError
-from catdog.device import DeviceError
-from catdog.modelfile import ModelFileError
-from study.commands.bench import bench
-from study.commands.dashboard import dashboard
-from study.commands.data import data
-from study.commands.export import export, predict
-from study.commands.optimize import optimize
-from study.commands.report import report
-from study.commands.space import space
-from study.download import DownloadError
-from study.export import ExportError
-from study.rerun import RerunError
-from study.space import SpaceError
-from study.storage import StorageError
-from study.studies import StudyMismatch
+from catdog.errors import USER_ERRORS
 
-# Errors a user can cause: they end in one line ("Error: ...") and exit status 1.
-USER_ERRORS = (
-    DatasetError,
-    DeviceError,
-    DownloadError,
-    ExportError,
-    ModelFileError,
-    StorageError,
-    StudyMismatch,
-    FileExistsError,
-    FileNotFoundError,
-    PermissionError,
-    RerunError,
-    SpaceError,
-)
+# Command name -> "module:attribute" of its click command.
+COMMANDS = {
+    "bench": "study.commands.bench:bench",
+    "dashboard": "study.commands.dashboard:dashboard",
+    "data": "study.commands.data:data",
+    "export": "study.commands.export:export",
+    "optimize": "study.commands.optimize:optimize",
+    "predict": "study.commands.export:predict",
+    "report": "study.commands.report:report",
+    "space": "study.commands.space:space",
+}
 
 
 class CatdogGroup(click.Group):
+    """Loads each command on first use, and shows every error a user can cause as one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -53,16 +52,6 @@ class CatdogGroup(click.Group):
 @click.version_option(package_name="catdog-study")
 def cli() -> None:
     """Hyperparameter study of the 2022 cats-vs-dogs report's CNN, with Optuna."""
-
-
-cli.add_command(optimize)
-cli.add_command(export)
-cli.add_command(predict)
-cli.add_command(dashboard)
-cli.add_command(data)
-cli.add_command(space)
-cli.add_command(report)
-cli.add_command(bench)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import click
 
-from catdog.atomic import atomic_write
-from catdog.bench import BenchSettings, format_result, run_bench
-from catdog.device import PRECISIONS, choose_precision, configure, resolve_device
-from study.data import cache_dir_for, describe_data, resolve_data
-from study.options import data_option, device_option
+from catdog.config import PRECISIONS
+from study.commands.options import data_option, device_option
+from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
 
 
 @click.command()
@@ -19,7 +17,7 @@ from study.options import data_option, device_option
 @click.option(
     "--image-size",
     type=click.IntRange(min=64),
-    default=256,
+    default=REAL_IMAGE_SIZE,
     show_default=True,
     help="Size in px that all three pipelines train at.",
 )
@@ -34,7 +32,7 @@ from study.options import data_option, device_option
 @click.option(
     "--batches",
     type=click.IntRange(min=1),
-    default=4,
+    default=BENCH_BATCHES,
     show_default=True,
     help="Training batches of 128 per timed pass (at most the split's size); evaluation "
     "passes take as many test images.",
@@ -42,7 +40,7 @@ from study.options import data_option, device_option
 @click.option(
     "--repeats",
     type=click.IntRange(min=1),
-    default=3,
+    default=BENCH_REPEATS,
     show_default=True,
     help="Timed passes of each kind; figures are their median.",
 )
@@ -77,7 +75,15 @@ def bench(
     Evaluation is timed the same way. Prints images/s and the ratios project/classic and
     project/bare; a benchmark for comparing, not a test.
     """
-    root = resolve_data(data, click.echo)
+    # Imported here, not at the top: `catdog-study --help` must not load torch.
+    from catdog.atomic import atomic_write
+    from catdog.bench import run_bench
+    from catdog.bench_result import BenchSettings, format_result
+    from catdog.dataset import find_dataset_root
+    from catdog.device import choose_precision, configure, resolve_device
+    from study.data.source import cache_dir_for, resolve_data
+
+    source = resolve_data(data, image_size, click.echo)
     target = resolve_device(device)
     configure(target)
     settings = BenchSettings(
@@ -88,11 +94,11 @@ def bench(
         compile=compile,
     )
     result = run_bench(
-        root,
-        describe_data(root, image_size),
+        source.root,
+        source.description,
         target,
         settings,
-        cache_dir=cache_dir_for(root),
+        cache_dir=cache_dir_for(find_dataset_root(source.root)),
         echo=click.echo,
     )
     click.echo(format_result(result))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-import optuna_dashboard
 
-from study.options import storage_options
-from study.storage import open_artifact_store, open_storage
+from study.commands.options import storage_options
+from study.settings import DASHBOARD_HOST, DASHBOARD_PORT
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -14,14 +13,19 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 @click.command()
 @click.option(
     "--host",
-    default="127.0.0.1",
+    default=DASHBOARD_HOST,
     show_default=True,
     help="Address to listen on. Anything but loopback exposes the study to the network.",
 )
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=DASHBOARD_PORT, show_default=True, type=click.IntRange(1, 65535))
 @storage_options
 def dashboard(host: str, port: int, storage: str, study_name: str, artifact_dir: str) -> None:
     """Serve optuna-dashboard: trials, curves, notes and checkpoints, in a browser."""
+    import optuna_dashboard  # only when the command runs: it is slow to import
+
+    from study.store.artifacts import open_artifact_store
+    from study.store.storage import open_storage
+
     if host not in LOCAL_HOSTS:
         click.echo(
             f"warning: listening on {host}: optuna-dashboard has no login, and anyone who can "

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from catdog.cache import ImageSet
 from catdog.dataset import CLASS_FOLDERS, find_dataset_root
-from catdog.images import stored_size
 from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
-from study.data import REAL_DATA_DIR, SYNTHETIC_DIR, default_image_size, scan_data
-from study.download import download_dataset
+from study.settings import REAL_DATA_DIR, SYNTHETIC_DIR
+
+if TYPE_CHECKING:
+    from catdog.cache import ImageSet
 
 
 @click.group()
@@ -83,6 +84,8 @@ def download(dest: Path) -> None:
     ~/.kaggle/access_token, or a legacy key in KAGGLE_USERNAME and KAGGLE_KEY or
     ~/.kaggle/kaggle.json. Does nothing when DEST already holds the data set.
     """
+    from study.data.download import download_dataset
+
     download_dataset(dest, echo=click.echo)
 
 
@@ -102,10 +105,15 @@ def check(path: Path, image_size: int | None, strict: bool) -> None:
     training will not use, with the reason. The decoded images are cached for training.
     PATH defaults to storage/data/dogs-cats-images.
     """
+    from study.data.source import data_source  # torch: only when the command runs
+    from study.data.splits import read_data
+
     root = find_dataset_root(path)
-    image_size = image_size or default_image_size(path)
-    click.echo(f"reading {root} at {image_size} px (decoded once, then cached for training)")
-    scan = scan_data(root, image_size)
+    source = data_source(path, image_size)
+    click.echo(
+        f"reading {root} at {source.image_size} px (decoded once, then cached for training)"
+    )
+    scan = read_data(source)
     for split, image_set in scan.splits.items():
         counts = ", ".join(
             f"{n} {name}" for n, name in zip(scan.class_counts(split), CLASS_FOLDERS, strict=True)
@@ -138,6 +146,8 @@ def check(path: Path, image_size: int | None, strict: bool) -> None:
 
 def _describe_sizes(image_set: ImageSet) -> str:
     """Pixel sizes of the usable images as stored (before squashing) and their bytes on disk."""
+    from catdog.images import stored_size
+
     sizes = [stored_size(Path(p)) for p in image_set.paths]
     widths, heights = [w for w, _ in sizes], [h for _, h in sizes]
     megabytes = sum(Path(p).stat().st_size for p in image_set.paths) / 1e6

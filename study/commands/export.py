@@ -5,17 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
-import optuna
-import torch
 
-from catdog.images import ImageDecodeError, decode_image
-from catdog.model import CLASS_NAMES
-from catdog.modelfile import load_model_file, read_checksum
-from catdog.train import predict_probabilities
-from study.export import export_checkpoint
-from study.options import storage_options
-from study.storage import StorageError, open_artifact_store, open_storage
+from study.commands.options import storage_options
 
 
 @click.command()
@@ -37,6 +28,12 @@ def export(
     out: Path, trial_number: int | None, storage: str, study_name: str, artifact_dir: str
 ) -> None:
     """Write the best (or a chosen) trial's trained model as a self-describing file."""
+    # Imported here, not at the top: `catdog-study --help` must not load torch and Optuna.
+    from study.attrs import TEST_ACCURACY_ATTR
+    from study.store.artifacts import open_artifact_store
+    from study.store.export import export_checkpoint
+    from study.store.studies import load_existing_study
+
     study = load_existing_study(storage, study_name)
     trial, model_file = export_checkpoint(
         study, open_artifact_store(artifact_dir), out, trial_number
@@ -44,7 +41,7 @@ def export(
     metrics = model_file.info.get("metrics", {})
     click.echo(
         f"exported trial {trial.number} ({model_file.image_size} px, test accuracy "
-        f"{metrics.get('test_accuracy', float('nan')):.2%}) to {out}, SHA-256 in {out}.sha256"
+        f"{metrics.get(TEST_ACCURACY_ATTR, float('nan')):.2%}) to {out}, SHA-256 in {out}.sha256"
     )
 
 
@@ -56,6 +53,14 @@ def predict(model: Path, images: tuple[Path, ...]) -> None:
 
     The file's SHA-256 is checked against MODEL.sha256 when that file exists (export writes it).
     """
+    import numpy as np  # torch: only when the command runs
+    import torch
+
+    from catdog.images import ImageDecodeError, decode_image
+    from catdog.model import CLASS_NAMES
+    from catdog.modelfile import load_model_file, read_checksum
+    from catdog.train import predict_probabilities
+
     model_file = load_model_file(model, expected_sha256=read_checksum(model))
     size = model_file.image_size
     status = 0
@@ -71,16 +76,3 @@ def predict(model: Path, images: tuple[Path, ...]) -> None:
         label = int(probabilities.argmax())
         click.echo(f"{path}: {CLASS_NAMES[label]} {probabilities[label]:.4f}")
     raise SystemExit(status)
-
-
-def load_existing_study(storage: str, study_name: str) -> optuna.Study:
-    """The study, or a one-line error naming the studies that do exist."""
-    opened = open_storage(storage)
-    try:
-        return optuna.load_study(study_name=study_name, storage=opened)
-    except KeyError:
-        names = optuna.get_all_study_names(storage=opened)
-        raise StorageError(
-            f"no study named {study_name!r} in {storage}; studies there: "
-            f"{', '.join(names) or 'none'}"
-        ) from None

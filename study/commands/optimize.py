@@ -5,19 +5,23 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from catdog.device import PRECISIONS
-from study.optimize import OptimizeSettings, describe_best, run_optimize
-from study.options import data_option, device_option, storage_options
-from study.progress import Progress
-from study.space import DEFAULT_MAX_EPOCHS, SPACE_NAMES
-from study.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
-from study.studies import PRUNERS
+from catdog.config import PRECISIONS
+from study.commands.options import data_option, device_option, storage_options
+from study.settings import (
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_TRIALS,
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    PRUNERS,
+    SPACE_NAMES,
+    OptimizeSettings,
+)
 
 
 @click.command()
 @click.option(
     "--trials",
-    default=40,
+    default=DEFAULT_TRIALS,
     show_default=True,
     type=click.IntRange(min=1),
     help="Trials this command runs; the report's 4 runs count among a new study's.",
@@ -141,6 +145,10 @@ def optimize(**options) -> None:
 
     Running the same command again continues the same study.
     """
+    # Imported here, not at the top: `catdog-study --help` must not load torch and Optuna.
+    from study.results.summary import describe_best
+    from study.run.runner import run_optimize
+
     context = click.get_current_context()
     explicit_epochs = context.get_parameter_source("max_epochs") != ParameterSource.DEFAULT
     if explicit_epochs and options["space"] not in SPACE_NAMES:
@@ -149,9 +157,8 @@ def optimize(**options) -> None:
             "a space file sets its own"
         )
     settings = OptimizeSettings(**options)
-    progress = Progress()
     try:
-        study = run_optimize(settings, progress)
+        study = run_optimize(settings)
     except KeyboardInterrupt:
         click.echo(
             "\ninterrupted: the running trial is marked FAIL; every finished trial is "

@@ -6,30 +6,32 @@ from pathlib import Path
 
 import click
 
-from study.commands.export import load_existing_study
-from study.options import storage_options
-from study.report import write_report
-from study.summary import is_synthetic, trial_table
-
-DEFAULT_OUT = Path("storage/report")
+from study.commands.options import storage_options
+from study.settings import DEFAULT_REPORT_DIR
 
 
 @click.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_OUT,
+    default=DEFAULT_REPORT_DIR,
     show_default=True,
     help="Folder for the PNG plots and summary.md (created; files in it are replaced).",
 )
 @storage_options
 def report(out: Path, storage: str, study_name: str, artifact_dir: str) -> None:
     """Print every trial, best first; write plots and summary.md. Works while the study runs."""
+    # Imported here, not at the top: `catdog-study --help` must not load Optuna or matplotlib.
+    from study.attrs import STUDY_DATA_ATTR
+    from study.results.plots import write_report
+    from study.results.summary import study_is_synthetic, trial_table
+    from study.store.studies import load_existing_study
+
     study = load_existing_study(storage, study_name)
     trials = study.get_trials(deepcopy=False)
-    data = study.user_attrs.get("data", "unknown data")
+    data = study.user_attrs.get(STUDY_DATA_ATTR, "unknown data")
     click.echo(f"study {study_name!r} in {storage}: {len(trials)} trials on {data}")
-    if is_synthetic(study):
+    if study_is_synthetic(study):
         click.echo("these figures are on SYNTHETIC shapes, not cats and dogs")
     click.echo(trial_table(trials).as_text())
     click.echo("")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from study.space import DEFAULT_MAX_EPOCHS, resolve_space
-from study.space_file import space_to_toml
+from study.settings import DEFAULT_MAX_EPOCHS
 
 
 @click.group()
@@ -31,4 +30,7 @@ def space() -> None:
 )
 def show(spec: str, max_epochs: int) -> None:
     """Print a search space as a space file: save it, edit it, pass it to optimize --space."""
+    from study.space.file import space_to_toml  # Optuna, only when the command runs
+    from study.space.resolve import resolve_space
+
     click.echo(space_to_toml(resolve_space(spec, max_epochs=max_epochs)), nl=False)

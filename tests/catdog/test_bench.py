@@ -3,7 +3,8 @@ import math
 
 import torch
 
-from catdog.bench import KINDS, BenchSettings, format_result, run_bench
+from catdog.bench import run_bench
+from catdog.bench_result import PIPELINES, BenchSettings, format_result
 
 CPU = torch.device("cpu")
 
@@ -18,7 +19,7 @@ def test_bench_times_all_three_kinds_on_the_same_images(tiny_dataset, tmp_path):
     assert figures["train"]["images"] == 40 and figures["eval"]["images"] == 16
     for phase in ("train", "eval"):
         speeds = figures[phase]["images_per_second"]
-        assert sorted(speeds) == sorted(KINDS)
+        assert sorted(speeds) == sorted(PIPELINES)
         assert all(speed > 0 for speed in speeds.values())
         each_repeat = figures[phase]["images_per_second_each_repeat"].values()
         assert all(len(runs) == 2 for runs in each_repeat)

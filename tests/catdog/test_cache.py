@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 import catdog.cache as cache
-from catdog.cache import is_cached, load_split
+from catdog.cache import is_cached, read_split
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def split(tmp_path, tiny_dataset):
 
 
 def test_split_becomes_one_uint8_tensor_in_file_order(split, tmp_path):
-    image_set = load_split(split, 64, tmp_path / "cache")
+    image_set = read_split(split, 64, tmp_path / "cache")
     assert image_set.images.shape == (40, 3, 64, 64)
     assert image_set.images.dtype == torch.uint8
     assert image_set.labels.tolist() == [0] * 20 + [1] * 20  # class-sorted, cats first
@@ -25,18 +25,18 @@ def test_split_becomes_one_uint8_tensor_in_file_order(split, tmp_path):
 
 
 def test_cache_is_reused_while_files_are_unchanged(split, tmp_path, monkeypatch):
-    first = load_split(split, 64, tmp_path / "cache")
+    first = read_split(split, 64, tmp_path / "cache")
     monkeypatch.setattr(cache, "decode_image", _fail_if_called)
-    second = load_split(split, 64, tmp_path / "cache")
+    second = read_split(split, 64, tmp_path / "cache")
     assert torch.equal(first.images, second.images)
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1
 
 
 def test_cache_is_rebuilt_when_one_file_changes(split, tmp_path):
-    first = load_split(split, 64, tmp_path / "cache")
+    first = read_split(split, 64, tmp_path / "cache")
     changed = split / "cats" / sorted(os.listdir(split / "cats"))[0]
     Image.new("RGB", (90, 90), (255, 255, 255)).save(changed)
-    second = load_split(split, 64, tmp_path / "cache")
+    second = read_split(split, 64, tmp_path / "cache")
     assert not torch.equal(first.images[0], second.images[0])
     assert (second.images[0] == 255).all()
     # The stale cache file of the old contents is gone: one file per split and size.
@@ -46,7 +46,7 @@ def test_cache_is_rebuilt_when_one_file_changes(split, tmp_path):
 def test_is_cached_says_whether_a_load_would_decode(split, tmp_path):
     cache_dir = tmp_path / "cache"
     assert not is_cached(split, 64, cache_dir)
-    load_split(split, 64, cache_dir)
+    read_split(split, 64, cache_dir)
     assert is_cached(split, 64, cache_dir)
     assert not is_cached(split, 128, cache_dir)  # another size is another cache
     victim = next((split / "cats").iterdir())
@@ -57,12 +57,12 @@ def test_is_cached_says_whether_a_load_would_decode(split, tmp_path):
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_damaged_cache_file_is_rebuilt(split, tmp_path, damage):
     cache_dir = tmp_path / "cache"
-    first = load_split(split, 64, cache_dir)
+    first = read_split(split, 64, cache_dir)
     (cache_file,) = cache_dir.glob("*.safetensors")
     whole = cache_file.read_bytes()
     cache_file.write_bytes(b"not a safetensors file" if damage == "garbage" else whole[:-100])
     assert not is_cached(split, 64, cache_dir)
-    second = load_split(split, 64, cache_dir)
+    second = read_split(split, 64, cache_dir)
     assert torch.equal(first.images, second.images)
     assert is_cached(split, 64, cache_dir)  # and the rebuilt file is whole again
 
@@ -71,11 +71,11 @@ def test_undecodable_file_is_skipped_with_a_warning_naming_it(split, tmp_path):
     broken = split / "dogs" / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.warns(UserWarning, match="broken.jpg"):
-        image_set = load_split(split, 64, tmp_path / "cache")
+        image_set = read_split(split, 64, tmp_path / "cache")
     assert len(image_set) == 40
     assert [s.path.name for s in image_set.skipped] == ["broken.jpg"]
     with pytest.warns(UserWarning, match="broken.jpg"):  # also when read back from the cache
-        load_split(split, 64, tmp_path / "cache")
+        read_split(split, 64, tmp_path / "cache")
 
 
 def _fail_if_called(*_args, **_kwargs):

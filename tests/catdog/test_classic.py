@@ -1,6 +1,6 @@
 import torch
 
-from catdog.cache import load_split
+from catdog.cache import read_split
 from catdog.classic import classic_evaluate, classic_loader, classic_model, classic_train
 
 CPU = torch.device("cpu")
@@ -8,7 +8,7 @@ CPU = torch.device("cpu")
 
 def test_classic_pipeline_decodes_only_the_chosen_files_every_pass(tiny_dataset, tmp_path):
     split = tiny_dataset / "training_set"
-    paths = load_split(split, 64, tmp_path).paths
+    paths = read_split(split, 64, tmp_path).paths
     chosen = paths[:3] + paths[-2:]  # both classes
     loader = classic_loader(split, 64, files=chosen, batch_size=4)
     batches = list(loader)

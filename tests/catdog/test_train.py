@@ -5,7 +5,7 @@ import torch
 
 import catdog.train as train_module
 from catdog.augment import to_float
-from catdog.cache import load_split
+from catdog.cache import read_split
 from catdog.config import TrainConfig
 from catdog.train import DeviceImages, batch_order, evaluate, train
 
@@ -16,7 +16,7 @@ CPU = torch.device("cpu")
 def splits(tiny_dataset: Path, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     return tuple(
-        DeviceImages.from_image_set(load_split(tiny_dataset / s, 64, cache), CPU)
+        DeviceImages.from_image_set(read_split(tiny_dataset / s, 64, cache), CPU)
         for s in ("training_set", "test_set")
     )
 

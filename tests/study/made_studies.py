@@ -6,7 +6,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from study.baselines import BASELINE_ATTR, REPORT_RUNS
+from catdog.paper import PAPER_RUNS
+from study.attrs import PAPER_RUN_ATTR
 
 DISTRIBUTIONS = {
     "optimizer": CategoricalDistribution(["sgd", "adam"]),
@@ -43,7 +44,7 @@ def made_trial(
         attrs["val_loss"], attrs["val_accuracy"] = losses[-1], accuracies[-1]
         attrs["test_loss"], attrs["test_accuracy"] = 0.5, 0.75  # scored once, at the end
     if label:
-        attrs[BASELINE_ATTR] = label
+        attrs[PAPER_RUN_ATTR] = label
     return create_trial(
         state=state,
         params=params,
@@ -55,7 +56,7 @@ def made_trial(
 
 
 def report_params(index: int, epochs: int = 4) -> dict:
-    return REPORT_RUNS[index].params(epochs)
+    return PAPER_RUNS[index].params(epochs)
 
 
 def made_study(storage: str, name: str = "made") -> optuna.Study:
@@ -63,7 +64,7 @@ def made_study(storage: str, name: str = "made") -> optuna.Study:
     complete and pruned, one trial chosen on a validation split."""
     study = optuna.create_study(storage=storage, study_name=name, direction="minimize")
     study.set_user_attr("data", SYNTHETIC_DATA)
-    labels = [run.label for run in REPORT_RUNS]
+    labels = [run.label for run in PAPER_RUNS]
     trials = [
         made_trial(report_params(0), [0.55, 0.6, 0.62, 0.64], label=labels[0]),
         made_trial(report_params(1), [0.6, 0.7, 0.8, 0.85], label=labels[1]),

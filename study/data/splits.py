@@ -1,0 +1,116 @@
+"""The splits a study trains and judges on, read through the cache and loaded onto the device.
+
+With a validation fraction F > 0, a stratified, seeded F of each class of the training set is
+held out: trials train on the rest and are judged on it, and the test set is kept for the end.
+Verbs: `read` decodes files into memory through the cache, `load` puts images on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from catdog.cache import is_cached, warn_skipped
+from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError, find_dataset_root
+from catdog.scan import DatasetScan, read_dataset
+from catdog.train import DeviceImages
+from study.data.source import DataSource, cache_dir_for
+
+
+@dataclass(frozen=True)
+class DeviceSplits:
+    """A study's images on the training device, loaded once per worker process."""
+
+    train: DeviceImages
+    test: DeviceImages
+    description: str  # the data source's description, stored on every trial
+    val: DeviceImages | None = None  # held out of the training set, when --val-fraction > 0
+
+    @property
+    def eval_split(self) -> str:
+        """Which set judges each epoch: "val" when there is a validation part, else "test"."""
+        return "test" if self.val is None else "val"
+
+    @property
+    def eval(self) -> DeviceImages:
+        """The set that judges each epoch (and the objective)."""
+        return self.test if self.val is None else self.val
+
+
+def read_data(source: DataSource) -> DatasetScan:
+    """Both splits decoded (or read from the cache) at the source's size, with every file left
+    out and why: what `data check` shows and training loads."""
+    dataset_root = find_dataset_root(source.root)
+    return read_dataset(dataset_root, source.image_size, cache_dir_for(dataset_root))
+
+
+def cache_data(source: DataSource, echo: Callable[[str], None] = print) -> bool:
+    """Decode both splits into the cache unless it already holds them; True when it decoded.
+
+    Worker processes started together would otherwise each decode the whole set at once.
+    """
+    dataset_root = find_dataset_root(source.root)
+    cache_dir = cache_dir_for(dataset_root)
+    size = source.image_size
+    if all(is_cached(dataset_root / split, size, cache_dir) for split in SPLITS):
+        return False
+    echo(f"decoding {dataset_root} at {size} px once for all workers, into {cache_dir}")
+    read_data(source).require_every_class()
+    return True
+
+
+def load_splits(
+    source: DataSource, device: torch.device, *, val_fraction: float = 0.0, seed: int = 0
+) -> DeviceSplits:
+    """Both splits read and moved to `device`.
+
+    With val_fraction > 0 the training set is split into a training and a validation part
+    (see validation_split), seeded by `seed`.
+    """
+    scan = read_data(source)
+    scan.require_every_class()  # before the warnings: an unusable set is one error line
+    train_set, test_set = (scan.splits[split] for split in SPLITS)
+    for image_set in (train_set, test_set):
+        warn_skipped(image_set.skipped)
+    val_set = None
+    if val_fraction > 0:
+        train_index, val_index = validation_split(train_set.labels, val_fraction, seed)
+        train_set, val_set = train_set.subset(train_index), train_set.subset(val_index)
+    return DeviceSplits(
+        train=DeviceImages.from_image_set(train_set, device),
+        test=DeviceImages.from_image_set(test_set, device),
+        description=source.description,
+        val=None if val_set is None else DeviceImages.from_image_set(val_set, device),
+    )
+
+
+def validation_split(
+    labels: torch.Tensor, fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (training part, validation part) of a stratified split seeded by `seed`.
+
+    labels: (N,) int64. Each class gives round(fraction * its size) images, drawn at random, to
+    the validation part. Both index lists are ascending, so the training part keeps the
+    class-sorted file order that shuffle=false trains in. DatasetError when a part would be
+    left without an image of some class.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    held_out = []
+    for label in labels.unique(sorted=True).tolist():
+        members = (labels == label).nonzero().flatten()
+        count = round(fraction * len(members))
+        if not 0 < count < len(members):
+            name = CLASS_FOLDERS[label]
+            raise DatasetError(
+                f"--val-fraction {fraction:g} of the {len(members)} {name} training images "
+                f"leaves {count} for validation and {len(members) - count} for training; "
+                "each part needs at least one"
+            )
+        order = torch.randperm(len(members), generator=generator)
+        held_out.append(members[order[:count]])
+    val_index = torch.cat(held_out).sort().values
+    in_training = torch.ones(len(labels), dtype=torch.bool)
+    in_training[val_index] = False
+    return in_training.nonzero().flatten(), val_index

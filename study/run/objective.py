@@ -1,0 +1,254 @@
+"""The Optuna objective: one trial trains the CNN with the trial's config and returns its loss on
+the evaluation set: the test set (the report's protocol) or a validation part of the training set.
+
+Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial; per-epoch
+curves and the final figures are stored as user attrs (the dashboard shows them), and the
+finished model is uploaded as an artifact whose id and SHA-256 are kept on the trial. With a
+validation part the test set is scored once, when a trial finishes, into `test_loss` and
+`test_accuracy`, so those two always mean the test set.
+"""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import optuna
+import torch
+from optuna.artifacts import upload_artifact
+
+from catdog.config import TrainConfig
+from catdog.errors import CatdogError
+from catdog.modelfile import save_model_file
+from catdog.train import EpochMetrics, TrainingDiverged, TrainState, evaluate, train
+from study.attrs import (
+    CHECKPOINT_ATTR,
+    CHECKPOINT_SHA_ATTR,
+    CONFIG_ATTR,
+    DATA_ATTR,
+    DEVICE_ATTR,
+    EVAL_SPLIT_ATTR,
+    FAIL_REASON_ATTR,
+    PRECISION_ATTR,
+    RESUME_ATTR,
+    RESUME_REFUSED_ATTR,
+    RESUMED_FROM_ATTR,
+    SEED_ATTR,
+    SPACE_NAME_ATTR,
+    TEST_ACCURACY_ATTR,
+    TEST_LOSS_ATTR,
+    accuracy_attr,
+    curve_attrs,
+    is_prunable,
+    loss_attr,
+    loss_curve_attr,
+)
+from study.data.splits import DeviceSplits
+from study.optuna_private import retry_history
+from study.run.progress import Progress
+from study.space.dimensions import SearchSpace, to_config
+from study.store.resume import CheckpointRefused, ResumePoint, ResumeStore
+
+# Called with the live trial and how it ends ("complete", "pruned after epoch 2 of 10") just
+# before it ends: Optuna attaches artifacts only to a trial that is still running.
+TrialEnding = Callable[[optuna.Trial, str], None]
+
+
+class TrialFailed(CatdogError, RuntimeError):
+    """A trial that cannot finish for a reason stored on it; the study goes on."""
+
+
+@dataclass
+class Objective:
+    space: SearchSpace
+    splits: DeviceSplits
+    precision: str  # "fp32" or "bf16", resolved once per process
+    seed: int  # trial n trains with seed + n unless the trial already carries one
+    artifact_store: optuna.artifacts.FileSystemArtifactStore
+    resume_store: ResumeStore
+    progress: Progress
+    current_trial: int | None = None  # number of the trial running now, for Ctrl-C handling
+    trial_ending: TrialEnding | None = None
+    compile: bool = False  # torch.compile the model; compiled once per process (see new_state)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Suggest a configuration, train it reporting every epoch, keep the model, return
+        the last epoch's evaluation loss."""
+        self.current_trial = trial.number
+        config, seed = self._start(trial)
+        resume = self._resume_point(trial, config, seed)
+        try:
+            state = train(
+                config,
+                self.splits.train,
+                self.splits.eval,
+                precision=self.precision,
+                seed=seed,
+                on_epoch=EpochReporter(self, trial, config, seed),
+                resume=resume.state if resume else None,
+                compile=self.compile,
+            )
+            self._finish(trial, state, seed)
+        except optuna.TrialPruned:
+            self.resume_store.discard(trial)
+            raise
+        except KeyboardInterrupt:
+            epochs = len(trial.user_attrs.get(loss_curve_attr(self.splits.eval_split), []))
+            trial.set_user_attr(
+                FAIL_REASON_ATTR,
+                f"interrupted by the user after epoch {epochs}; queued again to resume",
+            )
+            raise
+        except (TrainingDiverged, torch.OutOfMemoryError, OSError) as error:
+            reason = failure_reason(error, config)
+            if reason is None:
+                raise
+            self._fail(trial, reason)
+        self.resume_store.discard(trial)
+        self.ending(trial, "complete")
+        return state.history[-1].eval_loss
+
+    def _start(self, trial: optuna.Trial) -> tuple[TrainConfig, int]:
+        """The trial's config and seed, stored on it with what it runs on."""
+        try:
+            config = to_config(self.space.suggest(trial))
+        except ValueError as error:  # a space file whose values clash, e.g. nesterov at momentum 0
+            self._fail(trial, f"the space gave an invalid configuration: {error}")
+        seed = trial.user_attrs.get(SEED_ATTR, self.seed + trial.number)
+        device = self.splits.train.images.device
+        for key, value in {
+            SEED_ATTR: seed,
+            CONFIG_ATTR: config.to_dict(),
+            SPACE_NAME_ATTR: f"{self.space.name} ({self.space.fingerprint()})",
+            PRECISION_ATTR: self.precision,
+            DEVICE_ATTR: torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            DATA_ATTR: self.splits.description,
+            EVAL_SPLIT_ATTR: self.splits.eval_split,
+        }.items():
+            trial.set_user_attr(key, value)
+        self.progress.trial_started(trial.number, config)
+        return config, seed
+
+    def _resume_point(
+        self, trial: optuna.Trial, config: TrainConfig, seed: int
+    ) -> ResumePoint | None:
+        """The checkpoint a retried trial continues from, or None to start at epoch 1."""
+        info = trial.user_attrs.get(RESUME_ATTR)
+        history = retry_history(trial) if info is not None else []
+        if not history:
+            return None
+        try:
+            point = self.resume_store.load(info, config, seed)
+        except CheckpointRefused as error:
+            trial.set_user_attr(RESUME_REFUSED_ATTR, str(error))
+            self.progress.echo(f"trial {trial.number}: {error}; starting from epoch 1")
+            return None
+        trial.set_user_attr(RESUMED_FROM_ATTR, {"trial": history[-1], "epoch": point.epoch})
+        self.progress.echo(
+            f"trial {trial.number} resumes trial {history[-1]} from its checkpoint after "
+            f"epoch {point.epoch}"
+        )
+        # The earlier epochs' losses, so that the pruner and the dashboard see the whole curve.
+        for metrics in point.state["history"]:
+            trial.report(metrics["eval_loss"], metrics["epoch"])
+        return point
+
+    def _finish(self, trial: optuna.Trial, state: TrainState, seed: int) -> None:
+        """Score the test set where it was held back, then keep the model as an artifact."""
+        split, last = self.splits.eval_split, state.history[-1]
+        figures = {loss_attr(split): last.eval_loss, accuracy_attr(split): last.eval_accuracy}
+        if self.splits.val is not None:
+            # The test set, once per finished trial: never seen by pruning or the sampler.
+            test_loss, test_accuracy = evaluate(state.model, self.splits.test, self.precision)
+            figures |= {TEST_LOSS_ATTR: test_loss, TEST_ACCURACY_ATTR: test_accuracy}
+            trial.set_user_attr(TEST_LOSS_ATTR, test_loss)
+            trial.set_user_attr(TEST_ACCURACY_ATTR, test_accuracy)
+        self._store_checkpoint(trial, state, seed, figures)
+
+    def ending(self, trial: optuna.Trial, outcome: str) -> None:
+        if self.trial_ending is not None:
+            self.trial_ending(trial, outcome)
+
+    def _fail(self, trial: optuna.Trial, reason: str) -> NoReturn:
+        trial.set_user_attr(FAIL_REASON_ATTR, reason)
+        self.resume_store.discard(trial)
+        raise TrialFailed(reason)
+
+    def _store_checkpoint(
+        self, trial: optuna.Trial, state: TrainState, seed: int, figures: dict[str, float]
+    ) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"trial-{trial.number}-model.safetensors"
+            sha256 = save_model_file(
+                path,
+                state.model,
+                study=trial.study.study_name,
+                trial=trial.number,
+                params=trial.params,
+                config=trial.user_attrs[CONFIG_ATTR],
+                seed=seed,
+                space={"fingerprint": self.space.fingerprint(), **self.space.to_dict()},
+                precision=self.precision,
+                data=self.splits.description,
+                metrics={**figures, "epochs": len(state.history)},
+            )
+            artifact_id = upload_artifact(
+                artifact_store=self.artifact_store,
+                file_path=str(path),
+                study_or_trial=trial,
+                mimetype="application/octet-stream",
+            )
+        trial.set_user_attr(CHECKPOINT_ATTR, artifact_id)
+        trial.set_user_attr(CHECKPOINT_SHA_ATTR, sha256)
+
+
+@dataclass
+class EpochReporter:
+    """train()'s on_epoch for one trial: store its curves, report the loss to the pruner,
+    checkpoint it for resuming, and stop it when the pruner says so."""
+
+    objective: Objective
+    trial: optuna.Trial
+    config: TrainConfig
+    seed: int
+
+    def __post_init__(self) -> None:
+        self.prunable = is_prunable(self.trial.user_attrs)  # read once: a storage query
+
+    def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
+        trial, config = self.trial, self.config
+        split = self.objective.splits.eval_split
+        for attr, name in curve_attrs(split).items():
+            trial.set_user_attr(attr, [getattr(m, name) for m in state.history])
+        trial.set_user_attr(loss_attr(split), metrics.eval_loss)
+        trial.set_user_attr(accuracy_attr(split), metrics.eval_accuracy)
+        trial.report(metrics.eval_loss, metrics.epoch)
+        self.objective.progress.epoch_finished(trial.number, config, metrics)
+        if metrics.epoch < config.epochs:  # the last epoch's state is the finished model
+            self.objective.resume_store.save(trial, state, config, self.seed)
+            if self.prunable and trial.should_prune():
+                self.objective.ending(
+                    trial, f"pruned after epoch {metrics.epoch} of {config.epochs}"
+                )
+                raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
+
+
+def failure_reason(error: BaseException, config: TrainConfig) -> str | None:
+    """The one line stored on a trial that `error` ends, or None for an error that is a bug."""
+    if isinstance(error, TrainingDiverged):
+        return str(error)
+    if isinstance(error, torch.OutOfMemoryError):
+        return (
+            f"out of device memory at batch size {config.batch_size}; "
+            "use a smaller batch size or fewer --jobs on this GPU"
+        )
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"disk full while writing a checkpoint ({error.strerror}); "
+            "free space and run again; checkpoints of earlier trials are intact"
+        )
+    return None

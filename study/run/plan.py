@@ -1,0 +1,48 @@
+"""What every worker of one `optimize` run needs, resolved once by the runner.
+
+A plan holds values only (no open storage, no tensors), so it pickles into `--jobs` worker
+processes; each worker opens what it needs from it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from study.data.source import DataSource
+from study.space.dimensions import SearchSpace
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    space: SearchSpace
+    source: DataSource  # which images, at which size
+    device: torch.device  # resolved: an absent device was refused before the plan was made
+    precision: str  # as asked: "auto" is resolved in each worker, after its thread count is set
+    val_fraction: float  # > 0: judge on this held-out part of the training set
+    seed: int  # trial n trains with seed + n; also the validation split's seed
+    storage: str  # the storage URL
+    study_name: str
+    artifact_dir: str
+    heartbeat: int  # seconds between a running trial's heartbeats
+    grace_period: int  # seconds without a heartbeat before a trial is taken for dead
+    pruner: str
+    trials: int  # trials this run, over all workers
+    jobs: int  # worker processes asked for
+    first_worker: int  # the study's ordinal of worker 0; worker i seeds its sampler from +i
+    timeout: float | None = None  # seconds, per worker: no new trial starts after it
+    compile: bool = False  # torch.compile the model, once per worker process
+
+    @property
+    def shares(self) -> list[int]:
+        """Trials of each worker this run starts (see split_trials)."""
+        return split_trials(self.trials, self.jobs)
+
+
+def split_trials(trials: int, jobs: int) -> list[int]:
+    """`trials` split as evenly as possible over `jobs` workers; workers with none left out."""
+    shares = [trials // jobs + (i < trials % jobs) for i in range(jobs)]
+    return [share for share in shares if share > 0]

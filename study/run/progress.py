@@ -1,0 +1,53 @@
+"""What a study prints while it runs: one line per trial start, per epoch and per trial end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from catdog.config import TrainConfig
+from catdog.train import EpochMetrics
+from study.attrs import FAIL_REASON_ATTR, TEST_ACCURACY_ATTR, TEST_LOSS_ATTR, accuracy_attr
+from study.results.labels import describe_config
+
+
+@dataclass
+class Progress:
+    prefix: str = ""  # e.g. "[worker 2] " when several workers share a terminal
+    eval_split: str = "test"  # "val" when a validation part judges the epochs
+
+    def echo(self, message: str) -> None:
+        click.echo(f"{self.prefix}{message}")
+
+    def trial_started(self, number: int, config: TrainConfig) -> None:
+        self.echo(f"trial {number}: {describe_config(config)}")
+
+    def epoch_finished(self, number: int, config: TrainConfig, m: EpochMetrics) -> None:
+        self.echo(
+            f"  trial {number} epoch {m.epoch:>2}/{config.epochs}  "
+            f"train loss {m.train_loss:.4f} acc {m.train_accuracy:6.1%}  "
+            f"{self.eval_split} loss {m.eval_loss:.4f} acc {m.eval_accuracy:6.1%}  "
+            f"({m.seconds:.1f} s)"
+        )
+
+    def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback: how the trial ended."""
+        split, attrs = self.eval_split, trial.user_attrs
+        accuracy = attrs.get(accuracy_attr(split))
+        figures = f"{split} accuracy {accuracy:.1%}" if accuracy is not None else ""
+        if trial.state == TrialState.COMPLETE:
+            if split == "val":  # the test set, scored once the trial finished
+                figures += (
+                    f"; test loss {attrs.get(TEST_LOSS_ATTR, float('nan')):.4f}, "
+                    f"test accuracy {attrs.get(TEST_ACCURACY_ATTR, float('nan')):.1%}"
+                )
+            self.echo(f"trial {trial.number} finished: {split} loss {trial.value:.4f}, {figures}")
+        elif trial.state == TrialState.PRUNED:
+            epochs = len(trial.intermediate_values)
+            self.echo(f"trial {trial.number} pruned after epoch {epochs}: {figures}")
+        elif trial.state == TrialState.FAIL:
+            reason = trial.user_attrs.get(FAIL_REASON_ATTR, "see the error above")
+            self.echo(f"trial {trial.number} failed: {reason}")

@@ -1,0 +1,162 @@
+"""Create or continue a study: its sampler and pruner, and the checks that keep it comparable.
+
+A study remembers the search space it was started with and the kind of data its trials were
+judged on; continuing it with another of either is refused (or, for a compatible space, allowed
+with --allow-space-change), because trials judged differently cannot be ranked together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import optuna
+
+from catdog.errors import CatdogError
+from study.attrs import SEARCH_SPACE_ATTR, STUDY_DATA_ATTR, WORKERS_ATTR
+from study.data.source import DataSource
+from study.settings import PRUNERS
+from study.space.dimensions import SearchSpace
+
+
+class StudyMismatch(CatdogError, ValueError):
+    """An existing study cannot be continued with these settings; the message says why."""
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """Pruners that compare trials epoch by epoch, so trials of different lengths mix well.
+
+    Hyperband gets max_resource explicitly: its "auto" takes the first finished trial's
+    length, which here may be a 1-epoch trial. Its first rung is epoch 2, not 1: after one
+    epoch BatchNorm's running statistics are still settling and every trial looks alike.
+    """
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=2, max_resource=max(max_epochs, 2), reduction_factor=3
+        )
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"unknown pruner {name!r}: use one of {', '.join(PRUNERS)}")
+
+
+def make_sampler(space: SearchSpace, seed: int | None) -> optuna.samplers.TPESampler:
+    """TPE with the constant-liar strategy; group-decomposed for a conditional space.
+
+    Plain multivariate TPE models only the parameters every trial has and samples the rest
+    (SGD's momentum, Adam's beta1, ...) one by one; `group=True` models each set of parameters
+    that occur together jointly. The report's space has no conditions and keeps plain TPE.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed, constant_liar=True, group=space.is_conditional
+        )
+
+
+def worker_seed(seed: int, ordinal: int) -> int:
+    """The sampler seed of the study's `ordinal`-th worker ever started, from --seed.
+
+    Workers started together must not draw the same random start-up points, and a continued
+    study must not repeat those of the run before it.
+    """
+    return int(hashlib.sha256(f"{seed}/{ordinal}".encode()).hexdigest()[:8], 16)
+
+
+def workers_started(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    """How many workers have ever started on the study (0 when it does not exist yet)."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return 0
+    return int(storage.get_study_user_attrs(study_id).get(WORKERS_ATTR, 0))
+
+
+def data_key(source: DataSource, val_fraction: float = 0.0, split_seed: int = 0) -> str:
+    """What must stay the same for trials to be comparable: kind of data, image size, and the
+    set that judges them (the test set, or which validation part of the training set).
+    """
+    key = f"{source.kind}, {source.image_size} px"
+    if val_fraction > 0:
+        key += f", validation {val_fraction:g} of training_set split with --seed {split_seed}"
+    return key
+
+
+def open_study(
+    *,
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    space: SearchSpace,
+    data_key: str,
+    metric_name: str,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    allow_space_change: bool = False,
+) -> optuna.Study:
+    """Create the study or continue it, refusing settings it was not started with.
+
+    metric_name: the objective's name for the dashboard ("test loss" or "validation loss").
+    Raises StudyMismatch when the study maximises, was run on other data (another data_key),
+    or was started with another space (unless allowed and Optuna can hold both).
+    """
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction="minimize",
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    if study.direction != optuna.study.StudyDirection.MINIMIZE:
+        raise StudyMismatch(
+            f"study {study_name!r} maximises its objective; catdog studies minimise "
+            "test loss: use another --study-name"
+        )
+    stored_space = study.user_attrs.get(SEARCH_SPACE_ATTR)
+    wanted_space = {"name": space.name, "fingerprint": space.fingerprint(), **space.to_dict()}
+    if stored_space is None:
+        study.set_user_attr(SEARCH_SPACE_ATTR, wanted_space)
+        study.set_user_attr(STUDY_DATA_ATTR, data_key)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metric_name])
+        return study
+    if study.user_attrs.get(STUDY_DATA_ATTR, data_key) != data_key:
+        raise StudyMismatch(
+            f"study {study_name!r} was run on {study.user_attrs[STUDY_DATA_ATTR]}; "
+            f"this run uses {data_key}: use another --study-name"
+        )
+    if stored_space["fingerprint"] != space.fingerprint():
+        _change_space(study, stored_space, space, allow_space_change)
+        study.set_user_attr(SEARCH_SPACE_ATTR, wanted_space)
+    return study
+
+
+def _change_space(study: optuna.Study, stored: dict, space: SearchSpace, allowed: bool) -> None:
+    """Refuse a different space unless allowed and Optuna can hold both in one study."""
+    old = f"{stored['name']} ({stored['fingerprint']})"
+    new = f"{space.name} ({space.fingerprint()})"
+    if not allowed:
+        raise StudyMismatch(
+            f"study {study.study_name!r} was started with search space {old}; this run asks "
+            f"for {new}: use the same --space and --max-epochs, another --study-name, or "
+            "--allow-space-change"
+        )
+    held = {
+        name: distribution
+        for trial in study.get_trials(deepcopy=False)
+        for name, distribution in trial.distributions.items()
+    }
+    problems = space.incompatible_with(held)
+    if problems:
+        raise StudyMismatch(
+            f"study {study.study_name!r} cannot change from search space {old} to {new}: "
+            f"{'; '.join(problems)}, and Optuna cannot change a parameter's kind, log scale "
+            "or categorical choices within one study: use another --study-name"
+        )
+    warnings.warn(
+        f"study {study.study_name!r} continues with search space {new} instead of {old} "
+        "(--allow-space-change): its sampler learns from the trials of both",
+        stacklevel=2,
+    )

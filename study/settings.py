@@ -1,0 +1,70 @@
+"""Run settings and every default the command line shows, in one place.
+
+The click options read their defaults from here (`default=`), and the code that runs a command
+takes the same names, so a default is written once. This module imports nothing heavy: the
+command line builds its help from it without loading torch or Optuna.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Where a study lives. Relative paths are relative to the folder the command runs in.
+DEFAULT_STORAGE = "sqlite:///storage/catdog.db"
+DEFAULT_STUDY_NAME = "catdog"
+DEFAULT_ARTIFACT_DIR = "storage/artifacts"  # trial checkpoints; resume checkpoints in resume/
+DEFAULT_REPORT_DIR = Path("storage/report")  # `report`'s plots and summary.md
+
+# Data sets and the decoded-image cache.
+REAL_DATA_DIR = Path("storage/data/dogs-cats-images")  # where `data download` puts Kaggle's set
+SYNTHETIC_DIR = Path("storage/data/synthetic")
+CACHE_DIR = Path("storage/cache")
+REAL_IMAGE_SIZE = 256  # px, the report's size; the synthetic set has its own (64 px)
+
+# The search.
+DEFAULT_TRIALS = 40
+DEFAULT_MAX_EPOCHS = 20  # upper end of the epochs dimension of the built-in spaces
+SPACE_NAMES = ("report", "extended")  # built-in spaces; anything else is a TOML file
+PRUNERS = ("hyperband", "median", "none")
+
+# Workers. A running trial's worker writes a heartbeat every HEARTBEAT_INTERVAL_S seconds; a
+# trial without one for GRACE_PERIOD_S seconds is taken for dead and queued again.
+HEARTBEAT_INTERVAL_S = 30
+GRACE_PERIOD_S = 120
+
+# `bench`: training batches of 128 per timed pass, and timed passes per pipeline.
+BENCH_BATCHES = 4
+BENCH_REPEATS = 3
+
+# `dashboard`.
+DASHBOARD_HOST = "127.0.0.1"
+DASHBOARD_PORT = 8080
+
+
+@dataclass(frozen=True)
+class OptimizeSettings:
+    """Every option of `catdog-study optimize`, as the user gave it (nothing resolved yet)."""
+
+    trials: int = DEFAULT_TRIALS  # trials this command runs (the report's runs count among them)
+    max_epochs: int = DEFAULT_MAX_EPOCHS
+    pruner: str = "hyperband"
+    space: str = "report"  # report, extended or a TOML space file
+    allow_space_change: bool = False  # continue a study with a different (compatible) space
+    data: str | None = None  # a folder, "synthetic", or None: real data if present
+    image_size: int | None = None  # px; None: 256 for real data, the synthetic set's own size
+    val_fraction: float = 0.0  # > 0: hold out this much of the training set for validation
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    timeout: float | None = None  # seconds, per worker
+    jobs: int = 1
+    compile: bool = False  # torch.compile the model, once per worker process
+    seed_configs: bool = True  # queue the report's four runs first
+    enqueue_trial: tuple[int, ...] = ()  # re-run these trials' configs and seeds first
+    enqueue_from: str | None = None  # the study holding them; None: this study
+    storage: str = DEFAULT_STORAGE
+    study_name: str = DEFAULT_STUDY_NAME
+    artifact_dir: str = DEFAULT_ARTIFACT_DIR
+    heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
+    grace_period: int = GRACE_PERIOD_S  # seconds without heartbeat before a trial is dead

@@ -1,0 +1,71 @@
+"""Find a trial's checkpoint artifact, verify it, and write it where the user asked."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import download_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import FrozenTrial, TrialState
+
+from catdog.atomic import atomic_write
+from catdog.errors import CatdogError
+from catdog.modelfile import ModelFile, load_model_file, sha256_of, write_checksum
+from study.attrs import CHECKPOINT_ATTR, CHECKPOINT_SHA_ATTR
+from study.store.studies import find_trial
+
+
+class ExportError(CatdogError, ValueError):
+    """No trial or no usable checkpoint to export; the message says which and why."""
+
+
+def choose_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
+    """Trial `number`, or the best finished trial when number is None."""
+    if number is None:
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not finished:
+            raise ExportError(f"study {study.study_name!r} has no finished trial yet")
+        return study.best_trial
+    trial = find_trial(study, number)
+    if trial is None:
+        raise ExportError(f"study {study.study_name!r} has no trial {number}")
+    return trial
+
+
+def export_checkpoint(
+    study: optuna.Study,
+    artifact_store: optuna.artifacts.FileSystemArtifactStore,
+    out: Path,
+    trial_number: int | None = None,
+) -> tuple[FrozenTrial, ModelFile]:
+    """Write the chosen trial's model file to `out` after checking its SHA-256 and contents."""
+    trial = choose_trial(study, trial_number)
+    artifact_id = trial.user_attrs.get(CHECKPOINT_ATTR)
+    if artifact_id is None:
+        raise ExportError(
+            f"trial {trial.number} ({trial.state.name.lower()}) has no checkpoint: only "
+            "finished trials store one"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        downloaded = Path(folder) / "model.safetensors"
+        try:
+            download_artifact(
+                artifact_store=artifact_store, file_path=str(downloaded), artifact_id=artifact_id
+            )
+        except ArtifactNotFound:
+            raise ExportError(
+                f"trial {trial.number}'s checkpoint {artifact_id} is missing from the artifact "
+                "store: check --artifact-dir"
+            ) from None
+        model_file = load_model_file(
+            downloaded, expected_sha256=trial.user_attrs.get(CHECKPOINT_SHA_ATTR)
+        )
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out) as temporary:
+            shutil.copyfile(downloaded, temporary)
+        write_checksum(out, sha256_of(out))
+    return trial, model_file

@@ -1,0 +1,123 @@
+"""Per-epoch checkpoints of running trials, so a trial whose worker died resumes, not restarts.
+
+After every epoch the trial's whole training state (model, optimizer, schedule, random
+generator, history) goes to `<artifact dir>/resume/<study>/trial-<n>-epoch-<e>.pt`, written
+atomically; the file name, epoch and SHA-256 go to the trial's `resume_checkpoint` user attr,
+and only then is the previous epoch's file removed, so a kill at any moment leaves one complete
+checkpoint that the attr describes. A retried trial (Optuna's RetryHeartbeatStaleTrialCallback
+copies the dead trial's user attrs, or a Ctrl-C re-queue does) finds the attr, checks the file's
+SHA-256 and loads it with `torch.load(weights_only=True)`, which never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from catdog.atomic import atomic_write
+from catdog.config import TrainConfig
+from catdog.errors import CatdogError
+from catdog.modelfile import sha256_of
+from catdog.train import TrainState
+from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR
+from study.optuna_private import retry_history, retry_system_attrs
+from study.store.studies import find_trial
+
+RESUME_FORMAT = "catdog-resume-1"
+
+
+class CheckpointRefused(CatdogError, ValueError):
+    """A resume checkpoint that failed a check; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    state: dict[str, Any]  # TrainState.state_dict() after `epoch` epochs
+    epoch: int
+
+
+class ResumeStore:
+    """The resume checkpoints of one study, in `<artifact dir>/resume/<study>/`."""
+
+    def __init__(self, artifact_dir: str | Path, study_name: str) -> None:
+        safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", study_name)
+        self.folder = Path(artifact_dir) / "resume" / safe_name
+
+    def save(self, trial: optuna.Trial, state: TrainState, config: TrainConfig, seed: int) -> None:
+        """Checkpoint the state after its last epoch and point the trial's attr at it."""
+        epoch = len(state.history)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"trial-{trial.number}-epoch-{epoch}.pt"
+        payload = {
+            "format": RESUME_FORMAT,
+            "config": config.to_dict(),
+            "seed": seed,
+            "epoch": epoch,
+            "state": state.state_dict(),
+        }
+        with atomic_write(path) as temporary:
+            torch.save(payload, temporary)
+        previous = trial.user_attrs.get(RESUME_ATTR)
+        trial.set_user_attr(
+            RESUME_ATTR, {"file": path.name, "epoch": epoch, "sha256": sha256_of(path)}
+        )
+        if previous and previous["file"] != path.name and self._owned(trial, previous):
+            (self.folder / previous["file"]).unlink(missing_ok=True)
+
+    def load(self, info: dict[str, Any], config: TrainConfig, seed: int) -> ResumePoint:
+        """The checkpoint `info` describes, after checking it; CheckpointRefused otherwise."""
+        path = self.folder / info["file"]
+        if not path.is_file():
+            raise CheckpointRefused(f"resume checkpoint {path} is missing")
+        if sha256_of(path) != info["sha256"]:
+            raise CheckpointRefused(
+                f"resume checkpoint {path} does not match the SHA-256 recorded when it was "
+                "written (changed or damaged); refusing to load it"
+            )
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise CheckpointRefused(
+                f"resume checkpoint {path} holds something other than plain tensors and values; "
+                f"refusing to load it ({type(error).__name__}: {first_line})"
+            ) from None
+        if not isinstance(payload, dict) or payload.get("format") != RESUME_FORMAT:
+            raise CheckpointRefused(f"{path} is not a catdog resume checkpoint")
+        if payload["config"] != config.to_dict() or payload["seed"] != seed:
+            raise CheckpointRefused(f"{path} was written for another configuration or seed")
+        return ResumePoint(payload["state"], int(payload["epoch"]))
+
+    def discard(self, trial: optuna.Trial) -> None:
+        """Remove the checkpoints this trial wrote or resumed from: it has ended for good."""
+        for number in {trial.number, *retry_history(trial)}:
+            for path in self.folder.glob(f"trial-{number}-epoch-*.pt"):
+                path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _owned(trial: optuna.Trial, info: dict[str, Any]) -> bool:
+        """True when the checkpoint file was written by this trial (not the one it resumed)."""
+        return info["file"].startswith(f"trial-{trial.number}-")
+
+
+def requeue(study: optuna.Study, trial_number: int) -> None:
+    """Queue an interrupted (FAIL) trial again, the way Optuna's RetryHeartbeatStaleTrialCallback
+    queues a dead worker's trial, so that the next run resumes it from its checkpoint."""
+    failed = find_trial(study, trial_number)
+    if failed is None or failed.state != optuna.trial.TrialState.FAIL:
+        return
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=failed.params,
+            distributions=failed.distributions,
+            user_attrs={k: v for k, v in failed.user_attrs.items() if k != FAIL_REASON_ATTR},
+            system_attrs=retry_system_attrs(failed),
+        )
+    )

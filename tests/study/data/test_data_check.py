@@ -1,0 +1,103 @@
+"""`data check` names every file training will not use, and training agrees with it."""
+
+import shutil
+
+import optuna
+import pytest
+
+import catdog.cache
+from tests.bad_images import add_problem_files
+
+from ..helpers import fast_study_args
+
+
+@pytest.fixture
+def problem_dataset(tmp_path, tiny_dataset):
+    """The tiny set (20 + 20 training, 8 + 8 test images) plus every kind of problem file."""
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_dataset, root)
+    return root, add_problem_files(root / "training_set")
+
+
+def _error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("Error:")]
+
+
+def test_check_names_every_file_left_out_and_counts_the_usable_ones(run_cli, problem_dataset):
+    root, expected = problem_dataset
+    result = run_cli("data", "check", root)
+    assert result.exit_code == 0, result.output
+    assert "training_set: 22 cats, 22 dogs usable; 5 skipped, 5 ignored" in result.output
+    assert "test_set: 8 cats, 8 dogs usable; 0 skipped, 0 ignored" in result.output
+    listed = {
+        line.strip().split(": ", 1)[0]: line.strip().split(": ", 1)[1]
+        for line in result.output.splitlines()
+        if line.startswith(f"  {root}")
+    }
+    split = root / "training_set"
+    assert {path: reason.split(" (")[0] for path, reason in listed.items()} == {
+        str(split / name): reason.split(" (")[0]
+        for name, reason in {**expected.skipped, **expected.ignored}.items()
+    }
+    for name, reason in expected.skipped.items():
+        assert listed[str(split / name)].startswith(reason)
+    assert "skipped, not used for training (5):" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_strict_fails_when_anything_was_skipped(run_cli, problem_dataset, tiny_dataset):
+    root, _ = problem_dataset
+    strict = run_cli("data", "check", root, "--strict")
+    assert strict.exit_code == 1
+    assert _error_lines(strict.output) == [
+        "Error: 5 files skipped (--strict): repair or remove them"
+    ]
+    clean = run_cli("data", "check", tiny_dataset, "--strict")
+    assert clean.exit_code == 0, clean.output
+    assert "every image file is usable" in clean.output
+
+
+def test_training_uses_exactly_the_images_the_check_counted(run_cli, problem_dataset, monkeypatch):
+    root, expected = problem_dataset
+    checked = run_cli("data", "check", root)
+    assert checked.exit_code == 0, checked.output
+    # The check decoded the set into the cache training reads: training decodes nothing more.
+    monkeypatch.setattr(catdog.cache, "decode_image", _fail_if_called)
+    args = ["--trials", 1, "--max-epochs", 1, "--no-seed-configs", "--storage", "sqlite:///s.db"]
+    with pytest.warns(UserWarning) as warned:
+        result = run_cli(*fast_study_args(root, *args))
+    assert result.exit_code == 0, result.output
+    assert "44 training, 16 test images" in result.output
+    skipped_warnings = [str(w.message) for w in warned if str(w.message).startswith("skipped ")]
+    assert sorted(message.split(": ")[0] for message in skipped_warnings) == sorted(
+        f"skipped {root / 'training_set' / name}" for name in expected.skipped
+    )
+    (trial,) = optuna.load_study(study_name="catdog", storage="sqlite:///s.db").trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_a_class_without_usable_images_is_an_error_naming_it(run_cli, tiny_dataset, tmp_path):
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_dataset, root)
+    dogs = root / "test_set" / "dogs"
+    for path in dogs.iterdir():
+        path.write_bytes(b"")  # every test dog is now an empty file
+    for args in (["data", "check", root], fast_study_args(root, "--trials", 1)):
+        result = run_cli(*args)
+        assert result.exit_code == 1
+        assert _error_lines(result.output) == [f"Error: {dogs} holds no usable image"]
+    first = sorted(dogs.iterdir())[0]
+    assert f"{first}: empty file" in run_cli("data", "check", root).output
+
+
+def test_a_stray_class_folder_is_an_error_naming_what_was_found(run_cli, tiny_dataset, tmp_path):
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_dataset, root)
+    (root / "test_set" / "birds").mkdir()
+    result = run_cli("data", "check", root)
+    assert result.exit_code == 1
+    assert "found: birds, cats, dogs" in _error_lines(result.output)[0]
+
+
+def _fail_if_called(*_args, **_kwargs):
+    raise AssertionError("training should read the images the check cached")

@@ -1,0 +1,86 @@
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import study.run.objective as objective_module
+from catdog.images import decode_image
+from catdog.modelfile import load_model_file
+from catdog.train import predict_probabilities
+
+from ..helpers import fast_study_args
+
+STORAGE = "sqlite:///study.db"
+
+
+@pytest.fixture
+def trained_models(monkeypatch):
+    """Trial number -> the model the study trained, as it was in memory."""
+    models = {}
+    original = objective_module.train
+
+    def keep(config, *args, **kwargs):
+        state = original(config, *args, **kwargs)
+        models[len(models)] = state.model
+        return state
+
+    monkeypatch.setattr(objective_module, "train", keep)
+    return models
+
+
+def test_export_then_predict_matches_the_model_in_memory(run_cli, tiny_dataset, trained_models):
+    result = run_cli(
+        *fast_study_args(
+            tiny_dataset,
+            "--trials",
+            2,
+            "--max-epochs",
+            2,
+            "--no-seed-configs",
+            "--pruner",
+            "none",
+            "--storage",
+            STORAGE,
+        )
+    )
+    assert result.exit_code == 0, result.output
+    best = int(re.search(r"best trial (\d+)", result.output).group(1))
+
+    exported = run_cli("export", "--out", "best.safetensors", "--storage", STORAGE)
+    assert exported.exit_code == 0, exported.output
+    assert f"exported trial {best}" in exported.output
+    model_file = load_model_file("best.safetensors")
+    assert model_file.info["trial"] == best and model_file.info["class_names"] == ["cat", "dog"]
+    assert model_file.info["params"]["optimizer"] in ("sgd", "adam")
+
+    images = sorted((tiny_dataset / "test_set").rglob("*.jpg"))[::5]
+    predicted = run_cli("predict", "best.safetensors", *images)
+    assert predicted.exit_code == 0, predicted.output
+    lines = predicted.output.strip().splitlines()
+    assert len(lines) == len(images)
+
+    in_memory = trained_models[best]
+    for path, line in zip(images, lines, strict=True):
+        pixels = torch.from_numpy(np.ascontiguousarray(decode_image(path, 64))).permute(2, 0, 1)
+        probabilities = predict_probabilities(in_memory, pixels[None])[0]
+        label = int(probabilities.argmax())
+        name, probability = line.rsplit(" ", 2)[-2:]
+        assert line.startswith(f"{path}: ")
+        assert name == ("cat", "dog")[label]
+        assert float(probability) == pytest.approx(float(probabilities[label]), abs=1e-4)
+
+
+def test_export_of_a_trial_without_checkpoint_says_so(run_cli, tiny_dataset):
+    result = run_cli("export", "--out", "x.safetensors", "--storage", STORAGE)
+    assert result.exit_code == 1
+    assert "no study named 'catdog'" in result.output
+
+
+def test_predict_refuses_a_file_that_is_not_a_model(run_cli, tmp_path):
+    fake = tmp_path / "fake.safetensors"
+    fake.write_bytes(b"not a model")
+    result = run_cli("predict", fake, fake)
+    assert result.exit_code == 1
+    assert "not a readable safetensors model file" in result.output
+    assert "Traceback" not in result.output
