@@ -17,6 +17,7 @@ PRECISION_ATTR = "precision"  # "fp32" or "bf16"
 DEVICE_ATTR = "device"  # "cpu" or the GPU's name
 DATA_ATTR = "data"  # the data set's description, e.g. "SYNTHETIC shapes from ..., 64 px"
 EVAL_SPLIT_ATTR = "eval_split"  # "test" or "val": which set the curves and objective are on
+WORKER_ATTR = "worker"  # {"host", "pid", "boot", "started"}: the process that trains it
 
 # Why a trial was queued rather than sampled; such trials are never pruned.
 PAPER_RUN_ATTR = "report_config"  # label of the report's configuration it reproduces
@@ -52,6 +53,7 @@ VAL_CURVES = {attr.replace("epoch_test_", "epoch_val_"): name for attr, name in 
 SEARCH_SPACE_ATTR = "search_space"  # {"name", "fingerprint", "dimensions"} it was started with
 STUDY_DATA_ATTR = "data"  # the data key its trials are judged on (see study.run.study.data_key)
 WORKERS_ATTR = "workers_started"  # every worker ever started on it, for sampler seeds
+STUDY_PRECISION_ATTR = "precision"  # {"cpu": "fp32", "cuda": "bf16"}: chosen once per device kind
 
 
 def loss_attr(split: str) -> str:

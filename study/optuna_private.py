@@ -73,3 +73,49 @@ def quiet_failed_trial_logs() -> None:
     an unexpected error still ends the run with its traceback). Optuna logs them from its
     private study._optimize module, below the level optuna.logging controls as a whole."""
     logging.getLogger("optuna.study._optimize").setLevel(logging.ERROR)
+
+
+def stale_trial_numbers(study: optuna.Study) -> set[int]:
+    """Numbers of the study's RUNNING trials whose heartbeat is older than the storage's grace
+    period. Optuna finds them only inside study.optimize (fail_stale_trials), where it fails
+    them without a reason a user could read; we fail them ourselves first, with one."""
+    storage = study._storage
+    if not isinstance(storage, optuna.storages.RDBStorage) or storage.heartbeat_interval is None:
+        return set()
+    stale_ids = set(storage._get_stale_trial_ids(study._study_id))
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return {t.number for t in running if t._trial_id in stale_ids}
+
+
+def set_running_trial_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Set a user attr of another worker's RUNNING trial: the public API sets attrs only
+    through the live Trial object its own worker holds."""
+    study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
+def heartbeat_age_s(study: optuna.Study, trial: FrozenTrial) -> float | None:
+    """Seconds since a RUNNING trial's last heartbeat, by the database's clock (None when it
+    has none): RDBStorage keeps heartbeats in a table of its own, with no public reader."""
+    storage = study._storage
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        return None
+    import sqlalchemy
+
+    query = sqlalchemy.text(
+        "SELECT heartbeat, CURRENT_TIMESTAMP FROM trial_heartbeats WHERE trial_id = :id"
+    )
+    with storage.engine.connect() as connection:
+        row = connection.execute(query, {"id": trial._trial_id}).first()
+    if row is None:
+        return None
+    beat, now = (_as_datetime(value) for value in row)
+    return (now - beat).total_seconds()
+
+
+def _as_datetime(value: Any):
+    """SQLite returns timestamps as text, PostgreSQL as datetimes."""
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None)
+    return datetime.datetime.fromisoformat(str(value)).replace(tzinfo=None)

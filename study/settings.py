@@ -29,9 +29,13 @@ SPACE_NAMES = ("report", "extended")  # built-in spaces; anything else is a TOML
 PRUNERS = ("hyperband", "median", "none")
 
 # Workers. A running trial's worker writes a heartbeat every HEARTBEAT_INTERVAL_S seconds; a
-# trial without one for GRACE_PERIOD_S seconds is taken for dead and queued again.
+# trial without one for the grace period is taken for dead and queued again. The grace period
+# is GRACE_PER_HEARTBEAT heartbeats, at least GRACE_PERIOD_S; one under MIN_GRACE_PER_HEARTBEAT
+# heartbeats would take live workers for dead (a heartbeat can be late on a busy machine).
 HEARTBEAT_INTERVAL_S = 30
 GRACE_PERIOD_S = 120
+GRACE_PER_HEARTBEAT = 4
+MIN_GRACE_PER_HEARTBEAT = 2
 
 # `bench`: training batches of 128 per timed pass, and timed passes per pipeline.
 BENCH_BATCHES = 4
@@ -67,4 +71,27 @@ class OptimizeSettings:
     study_name: str = DEFAULT_STUDY_NAME
     artifact_dir: str = DEFAULT_ARTIFACT_DIR
     heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
-    grace_period: int = GRACE_PERIOD_S  # seconds without heartbeat before a trial is dead
+    grace_period: int | None = None  # seconds without heartbeat before a trial is dead
+
+    @property
+    def grace_period_s(self) -> int:
+        """The grace period asked for, or the one that goes with the heartbeat."""
+        return self.grace_period or default_grace_period(self.heartbeat)
+
+
+def default_grace_period(heartbeat: int) -> int:
+    """Seconds without a heartbeat after which a trial's worker is taken for dead."""
+    return max(GRACE_PERIOD_S, GRACE_PER_HEARTBEAT * heartbeat)
+
+
+def grace_period_problem(heartbeat: int, grace_period: int) -> str | None:
+    """Why a grace period is too short for the heartbeat, or None when it will do."""
+    shortest = MIN_GRACE_PER_HEARTBEAT * heartbeat
+    if grace_period >= shortest:
+        return None
+    return (
+        f"--grace-period {grace_period} is too short for --heartbeat {heartbeat}: a worker "
+        f"writes a heartbeat every {heartbeat} s, so one alive but a little late would be taken "
+        f"for dead; use at least {shortest} s, or leave --grace-period out "
+        f"(then {default_grace_period(heartbeat)} s)"
+    )

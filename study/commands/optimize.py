@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import click
 from click.core import ParameterSource
 
@@ -10,11 +12,14 @@ from study.commands.options import data_option, device_option, storage_options
 from study.settings import (
     DEFAULT_MAX_EPOCHS,
     DEFAULT_TRIALS,
+    GRACE_PER_HEARTBEAT,
     GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
+    MIN_GRACE_PER_HEARTBEAT,
     PRUNERS,
     SPACE_NAMES,
     OptimizeSettings,
+    grace_period_problem,
 )
 
 
@@ -119,11 +124,12 @@ from study.settings import (
 )
 @click.option(
     "--grace-period",
-    default=GRACE_PERIOD_S,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Seconds without a heartbeat after which a trial's worker is taken for dead "
-    "and the trial is queued again, to resume from its last epoch.",
+    help="Seconds without a heartbeat after which a trial's worker on another machine is "
+    "taken for dead and the trial is queued again, to resume from its last epoch (a dead "
+    f"worker on this machine is noticed at once). At least {MIN_GRACE_PER_HEARTBEAT} "
+    f"heartbeats. Default: {GRACE_PER_HEARTBEAT} x --heartbeat, at least {GRACE_PERIOD_S}.",
 )
 @click.option(
     "--enqueue-trial",
@@ -145,10 +151,26 @@ def optimize(**options) -> None:
 
     Running the same command again continues the same study.
     """
-    # Imported here, not at the top: `catdog-study --help` must not load torch and Optuna.
-    from study.results.summary import describe_best
-    from study.run.runner import run_optimize
+    # Stop signals first, so that Ctrl-C at any moment, even while torch loads, ends the run
+    # with its message; the rest is imported here, not at the top, so that `--help` is quick.
+    from study.run.signals import Stopped, StopSignals
 
+    settings = _settings(options)
+    with StopSignals() as stops:
+        try:
+            from study.results.summary import describe_best
+            from study.run.runner import run_optimize
+
+            study = run_optimize(settings, stops)
+            _say([f"\nstudy {study.study_name!r} in {settings.storage}: {_counts(study)}"])
+            _say([describe_best(study), *_next_steps(settings)])
+        except Stopped as stopped:
+            _say([f"\n{stopped.message}"], err=True)
+            raise SystemExit(stopped.exit_code) from None
+
+
+def _settings(options: dict) -> OptimizeSettings:
+    """The settings, after the checks that need to know which options were given."""
     context = click.get_current_context()
     explicit_epochs = context.get_parameter_source("max_epochs") != ParameterSource.DEFAULT
     if explicit_epochs and options["space"] not in SPACE_NAMES:
@@ -157,22 +179,32 @@ def optimize(**options) -> None:
             "a space file sets its own"
         )
     settings = OptimizeSettings(**options)
-    try:
-        study = run_optimize(settings)
-    except KeyboardInterrupt:
-        click.echo(
-            "\ninterrupted: the running trial is marked FAIL; every finished trial is "
-            "kept. Run the same command again to continue the study.",
-            err=True,
-        )
-        raise SystemExit(130) from None
+    if problem := grace_period_problem(settings.heartbeat, settings.grace_period_s):
+        raise click.UsageError(problem)
+    return settings
+
+
+def _counts(study) -> str:
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
-    click.echo(
-        f"\nstudy {study.study_name!r} in {settings.storage}: {len(states)} trials ({counts})"
-    )
-    click.echo(describe_best(study))
-    click.echo(
+    return f"{len(states)} trials ({counts})"
+
+
+def _next_steps(settings: OptimizeSettings) -> list[str]:
+    return [
         "browse it: catdog-study dashboard    export the best model: "
         "catdog-study export --out best.safetensors"
-    )
+    ]
+
+
+def _say(lines: list[str], err: bool = False) -> None:
+    """Print the run's last lines; an output closed meanwhile (`| head`) loses nothing."""
+    from study.run.signals import silence_stdout
+
+    try:
+        for line in lines:
+            click.echo(line, err=err)
+    except OSError as error:
+        if error.errno not in (errno.EPIPE, errno.EIO):
+            raise
+        silence_stdout()

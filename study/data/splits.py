@@ -46,34 +46,45 @@ def read_data(source: DataSource) -> DatasetScan:
     return read_dataset(dataset_root, source.image_size, cache_dir_for(dataset_root))
 
 
-def cache_data(source: DataSource, echo: Callable[[str], None] = print) -> bool:
-    """Decode both splits into the cache unless it already holds them; True when it decoded.
+def check_data(
+    source: DataSource,
+    *,
+    val_fraction: float = 0.0,
+    seed: int = 0,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Read both splits once before a run changes anything.
 
-    Worker processes started together would otherwise each decode the whole set at once.
+    DatasetError when a class has no usable image or a validation part would be left without
+    one; a warning naming each file left out. A set read for the first time is decoded into
+    the cache here, so that every worker of every later run reads it back from there.
     """
     dataset_root = find_dataset_root(source.root)
     cache_dir = cache_dir_for(dataset_root)
     size = source.image_size
-    if all(is_cached(dataset_root / split, size, cache_dir) for split in SPLITS):
-        return False
-    echo(f"decoding {dataset_root} at {size} px once for all workers, into {cache_dir}")
-    read_data(source).require_every_class()
-    return True
+    if not all(is_cached(dataset_root / split, size, cache_dir) for split in SPLITS):
+        echo(
+            f"decoding {dataset_root} at {size} px once for all workers and runs, into {cache_dir}"
+        )
+    scan = read_data(source)
+    scan.require_every_class()
+    if val_fraction > 0:
+        validation_split(scan.splits[SPLITS[0]].labels, val_fraction, seed)
+    for image_set in scan.splits.values():
+        warn_skipped(image_set.skipped)
 
 
 def load_splits(
     source: DataSource, device: torch.device, *, val_fraction: float = 0.0, seed: int = 0
 ) -> DeviceSplits:
-    """Both splits read and moved to `device`.
+    """Both splits read and moved to `device` (after check_data: no file is warned about again).
 
     With val_fraction > 0 the training set is split into a training and a validation part
     (see validation_split), seeded by `seed`.
     """
     scan = read_data(source)
-    scan.require_every_class()  # before the warnings: an unusable set is one error line
+    scan.require_every_class()
     train_set, test_set = (scan.splits[split] for split in SPLITS)
-    for image_set in (train_set, test_set):
-        warn_skipped(image_set.skipped)
     val_set = None
     if val_fraction > 0:
         train_index, val_index = validation_split(train_set.labels, val_fraction, seed)

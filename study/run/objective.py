@@ -13,9 +13,9 @@ from __future__ import annotations
 import errno
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import optuna
 import torch
@@ -41,6 +41,7 @@ from study.attrs import (
     SPACE_NAME_ATTR,
     TEST_ACCURACY_ATTR,
     TEST_LOSS_ATTR,
+    WORKER_ATTR,
     accuracy_attr,
     curve_attrs,
     is_prunable,
@@ -50,6 +51,8 @@ from study.attrs import (
 from study.data.splits import DeviceSplits
 from study.optuna_private import retry_history
 from study.run.progress import Progress
+from study.run.signals import Stopped, StopSignals
+from study.run.takeover import WorkerProcess
 from study.space.dimensions import SearchSpace, to_config
 from study.store.resume import CheckpointRefused, ResumePoint, ResumeStore
 
@@ -74,14 +77,17 @@ class Objective:
     current_trial: int | None = None  # number of the trial running now, for Ctrl-C handling
     trial_ending: TrialEnding | None = None
     compile: bool = False  # torch.compile the model; compiled once per process (see new_state)
+    stops: StopSignals | None = None  # checked after every epoch (see StopSignals.check)
+    worker: dict[str, Any] = field(default_factory=lambda: WorkerProcess.this().to_attr())
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Suggest a configuration, train it reporting every epoch, keep the model, return
         the last epoch's evaluation loss."""
         self.current_trial = trial.number
-        config, seed = self._start(trial)
-        resume = self._resume_point(trial, config, seed)
+        config: TrainConfig | None = None
         try:
+            config, seed = self._start(trial)
+            resume = self._resume_point(trial, config, seed)
             state = train(
                 config,
                 self.splits.train,
@@ -96,18 +102,24 @@ class Objective:
         except optuna.TrialPruned:
             self.resume_store.discard(trial)
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
             epochs = len(trial.user_attrs.get(loss_curve_attr(self.splits.eval_split), []))
-            trial.set_user_attr(
-                FAIL_REASON_ATTR,
-                f"interrupted by the user after epoch {epochs}; queued again to resume",
-            )
+            reason = f"{cause} after epoch {epochs}; queued again to resume"
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            raise
+        except (TrialFailed, optuna.exceptions.UpdateFinishedTrialError):
+            # Its reason is stored; or another worker took it over (the worker says so).
             raise
         except (TrainingDiverged, torch.OutOfMemoryError, OSError) as error:
             reason = failure_reason(error, config)
             if reason is None:
+                _store_error(trial, error)
                 raise
             self._fail(trial, reason)
+        except Exception as error:  # a bug: the run ends with its traceback, the trial says so
+            _store_error(trial, error)
+            raise
         self.resume_store.discard(trial)
         self.ending(trial, "complete")
         return state.history[-1].eval_loss
@@ -128,6 +140,7 @@ class Objective:
             DEVICE_ATTR: torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             DATA_ATTR: self.splits.description,
             EVAL_SPLIT_ATTR: self.splits.eval_split,
+            WORKER_ATTR: self.worker,
         }.items():
             trial.set_user_attr(key, value)
         self.progress.trial_started(trial.number, config)
@@ -142,7 +155,7 @@ class Objective:
         if not history:
             return None
         try:
-            point = self.resume_store.load(info, config, seed)
+            point = self.resume_store.load(info, config, seed, self.precision)
         except CheckpointRefused as error:
             trial.set_user_attr(RESUME_REFUSED_ATTR, str(error))
             self.progress.echo(f"trial {trial.number}: {error}; starting from epoch 1")
@@ -220,6 +233,8 @@ class EpochReporter:
         self.prunable = is_prunable(self.trial.user_attrs)  # read once: a storage query
 
     def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
+        if self.objective.stops is not None:
+            self.objective.stops.check()
         trial, config = self.trial, self.config
         split = self.objective.splits.eval_split
         for attr, name in curve_attrs(split).items():
@@ -229,7 +244,9 @@ class EpochReporter:
         trial.report(metrics.eval_loss, metrics.epoch)
         self.objective.progress.epoch_finished(trial.number, config, metrics)
         if metrics.epoch < config.epochs:  # the last epoch's state is the finished model
-            self.objective.resume_store.save(trial, state, config, self.seed)
+            self.objective.resume_store.save(
+                trial, state, config, self.seed, self.objective.precision
+            )
             if self.prunable and trial.should_prune():
                 self.objective.ending(
                     trial, f"pruned after epoch {metrics.epoch} of {config.epochs}"
@@ -237,15 +254,19 @@ class EpochReporter:
                 raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
 
-def failure_reason(error: BaseException, config: TrainConfig) -> str | None:
+def _store_error(trial: optuna.Trial, error: BaseException) -> None:
+    """Every trial that ends FAIL says why, an unexpected error's too (its first line)."""
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    trial.set_user_attr(FAIL_REASON_ATTR, f"error: {type(error).__name__}: {first_line}")
+
+
+def failure_reason(error: BaseException, config: TrainConfig | None) -> str | None:
     """The one line stored on a trial that `error` ends, or None for an error that is a bug."""
     if isinstance(error, TrainingDiverged):
         return str(error)
     if isinstance(error, torch.OutOfMemoryError):
-        return (
-            f"out of device memory at batch size {config.batch_size}; "
-            "use a smaller batch size or fewer --jobs on this GPU"
-        )
+        batch = f" at batch size {config.batch_size}" if config is not None else ""
+        return f"out of device memory{batch}; use a smaller batch size or fewer --jobs on this GPU"
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return (
             f"disk full while writing a checkpoint ({error.strerror}); "

@@ -21,7 +21,7 @@ class RunPlan:
     space: SearchSpace
     source: DataSource  # which images, at which size
     device: torch.device  # resolved: an absent device was refused before the plan was made
-    precision: str  # as asked: "auto" is resolved in each worker, after its thread count is set
+    precision: str  # "fp32" or "bf16": the study's choice for this kind of device
     val_fraction: float  # > 0: judge on this held-out part of the training set
     seed: int  # trial n trains with seed + n; also the validation split's seed
     storage: str  # the storage URL

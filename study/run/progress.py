@@ -1,7 +1,13 @@
-"""What a study prints while it runs: one line per trial start, per epoch and per trial end."""
+"""What a study prints while it runs: one line per trial start, per epoch and per trial end.
+
+An output nobody reads any more (`optimize ... | head`, a closed terminal) stops the run the
+way Ctrl-C does, instead of failing the trial that was printing: see study/run/signals.py.
+"""
 
 from __future__ import annotations
 
+import errno
+import signal
 from dataclasses import dataclass
 
 import click
@@ -12,15 +18,25 @@ from catdog.config import TrainConfig
 from catdog.train import EpochMetrics
 from study.attrs import FAIL_REASON_ATTR, TEST_ACCURACY_ATTR, TEST_LOSS_ATTR, accuracy_attr
 from study.results.labels import describe_config
+from study.run.signals import Stopped, StopSignals, silence_stdout
 
 
 @dataclass
 class Progress:
     prefix: str = ""  # e.g. "[worker 2] " when several workers share a terminal
     eval_split: str = "test"  # "val" when a validation part judges the epochs
+    stops: StopSignals | None = None  # told when the output is gone
 
     def echo(self, message: str) -> None:
-        click.echo(f"{self.prefix}{message}")
+        try:
+            click.echo(f"{self.prefix}{message}")
+        except OSError as error:
+            if error.errno not in (errno.EPIPE, errno.EIO):
+                raise
+            silence_stdout()
+            if self.stops is None:
+                raise Stopped(signal.SIGPIPE) from None
+            self.stops.stop(signal.SIGPIPE)
 
     def trial_started(self, number: int, config: TrainConfig) -> None:
         self.echo(f"trial {number}: {describe_config(config)}")

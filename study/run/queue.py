@@ -54,8 +54,15 @@ class Rerun:
     params: dict[str, Any]  # the Optuna params that give the trial's config in this space
     seed: int
 
-    def enqueue(self, study: optuna.Study) -> None:
+    def enqueue(self, study: optuna.Study) -> int | None:
+        """Queue the re-run; or, when one is already queued, running or resuming (a re-run
+        interrupted and queued again), leave it and return that trial's number."""
+        waiting = (TrialState.WAITING, TrialState.RUNNING)
+        for trial in study.get_trials(deepcopy=False, states=waiting):
+            if trial.user_attrs.get(RERUN_ATTR) == self.label:
+                return trial.number
         study.enqueue_trial(self.params, user_attrs={SEED_ATTR: self.seed, RERUN_ATTR: self.label})
+        return None
 
 
 def plan_reruns(

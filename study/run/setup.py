@@ -1,6 +1,9 @@
 """Set up one `optimize` run, once: every option resolved and checked, the study opened or
-continued, the queued trials added, and a plan for the workers.
+continued, dead workers' trials taken over, the queued trials added, and a plan for the workers.
 
+Everything a user can get wrong is checked before anything is written, in the order a user would
+fix it: the space, the device, the storage URL, the artifact folder, the data (read once, into
+the cache), the precision; only then is the storage opened and the study created or changed.
 Workers started at once (by hand, or on several machines) would each queue the report's runs:
 opening the study and queueing are done under a lock, by one of them at a time.
 """
@@ -9,9 +12,10 @@ from __future__ import annotations
 
 import optuna
 
-from catdog.device import resolve_device
-from study.attrs import WORKERS_ATTR
+from catdog.device import choose_precision, resolve_device
+from study.attrs import STUDY_PRECISION_ATTR, WORKERS_ATTR
 from study.data.source import resolve_data
+from study.data.splits import check_data
 from study.run.plan import RunPlan, split_trials
 from study.run.progress import Progress
 from study.run.queue import enqueue_paper_runs, plan_reruns
@@ -20,12 +24,15 @@ from study.run.study import (
     make_pruner,
     make_sampler,
     open_study,
+    stored_study_attrs,
+    study_precision,
     worker_seed,
-    workers_started,
 )
-from study.settings import OptimizeSettings
+from study.run.takeover import take_over_dead_trials
+from study.settings import OptimizeSettings, grace_period_problem
 from study.space.dimensions import SearchSpace, SpaceError
 from study.space.resolve import resolve_space
+from study.store.artifacts import check_artifact_dir
 from study.store.locks import storage_lock
 from study.store.storage import open_storage, parse_storage_url
 
@@ -33,24 +40,38 @@ from study.store.storage import open_storage, parse_storage_url
 def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan, optuna.Study]:
     """The plan for the workers, and the study opened with worker 0's sampler.
 
-    Raises the CatdogError of the first option that cannot be used (space, data, device,
-    storage, re-runs, a study started otherwise); ValueError for counts below 1.
+    Raises the CatdogError of the first option that cannot be used (space, device, storage,
+    artifact folder, data, precision, re-runs, a study started otherwise); ValueError for
+    counts below 1 or a grace period too short for the heartbeat.
     """
     if settings.trials < 1 or settings.jobs < 1 or settings.max_epochs < 1:
         raise ValueError("--trials, --jobs and --max-epochs must be at least 1")
+    grace_period = settings.grace_period_s
+    if problem := grace_period_problem(settings.heartbeat, grace_period):
+        raise ValueError(problem)
     space = resolve_space(settings.space, max_epochs=settings.max_epochs)
+    device = resolve_device(settings.device)
+    url = parse_storage_url(settings.storage)
+    check_artifact_dir(settings.artifact_dir)
     source = resolve_data(settings.data, settings.image_size, progress.echo)
-    device = resolve_device(settings.device)  # fail now, not in every worker
+    check_data(source, val_fraction=settings.val_fraction, seed=settings.seed, echo=progress.echo)
     storage = open_storage(
-        settings.storage, heartbeat_interval=settings.heartbeat, grace_period=settings.grace_period
+        settings.storage, heartbeat_interval=settings.heartbeat, grace_period=grace_period
     )
     reruns = plan_reruns(
         storage, settings.enqueue_from or settings.study_name, settings.enqueue_trial, space
     )  # checked before the study is created or changed
-    with storage_lock(parse_storage_url(settings.storage), f"study-{settings.study_name}"):
+    with storage_lock(url, f"study-{settings.study_name}"):
+        stored = stored_study_attrs(storage, settings.study_name)
+        precision = study_precision(
+            settings.precision,
+            device.type,
+            stored,
+            lambda: choose_precision(settings.precision, device, source.image_size),
+        )
         # Every worker ever started on this study gets its own ordinal, and from it its own
         # sampler seed (see worker_seed); this run's are reserved here, for all its workers.
-        first_worker = workers_started(storage, settings.study_name)
+        first_worker = int(stored.get(WORKERS_ATTR, 0))
         study = open_study(
             storage=storage,
             study_name=settings.study_name,
@@ -61,25 +82,32 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
             pruner=make_pruner(settings.pruner, space.max_epochs),
             allow_space_change=settings.allow_space_change,
         )
+        take_over_dead_trials(study, grace_period, progress.echo)
         for rerun in reruns:  # first: the user asked for them by number
-            rerun.enqueue(study)
-            progress.echo(f"queued a re-run of {rerun.label} (seed {rerun.seed})")
+            queued = rerun.enqueue(study)
+            progress.echo(
+                f"queued a re-run of {rerun.label} (seed {rerun.seed})"
+                if queued is None
+                else f"a re-run of {rerun.label} is already queued (trial {queued})"
+            )
         if settings.seed_configs:
             _queue_paper_runs(study, space, progress)
         workers = len(split_trials(settings.trials, settings.jobs))
         study.set_user_attr(WORKERS_ATTR, first_worker + workers)
+        chosen = stored.get(STUDY_PRECISION_ATTR, {})
+        study.set_user_attr(STUDY_PRECISION_ATTR, {**chosen, device.type: precision})
     plan = RunPlan(
         space=space,
         source=source,
         device=device,
-        precision=settings.precision,
+        precision=precision,
         val_fraction=settings.val_fraction,
         seed=settings.seed,
         storage=settings.storage,
         study_name=settings.study_name,
         artifact_dir=settings.artifact_dir,
         heartbeat=settings.heartbeat,
-        grace_period=settings.grace_period,
+        grace_period=grace_period,
         pruner=settings.pruner,
         trials=settings.trials,
         jobs=settings.jobs,

@@ -13,7 +13,7 @@ import warnings
 import optuna
 
 from catdog.errors import CatdogError
-from study.attrs import SEARCH_SPACE_ATTR, STUDY_DATA_ATTR, WORKERS_ATTR
+from study.attrs import SEARCH_SPACE_ATTR, STUDY_DATA_ATTR, STUDY_PRECISION_ATTR
 from study.data.source import DataSource
 from study.settings import PRUNERS
 from study.space.dimensions import SearchSpace
@@ -64,13 +64,32 @@ def worker_seed(seed: int, ordinal: int) -> int:
     return int(hashlib.sha256(f"{seed}/{ordinal}".encode()).hexdigest()[:8], 16)
 
 
-def workers_started(storage: optuna.storages.BaseStorage, study_name: str) -> int:
-    """How many workers have ever started on the study (0 when it does not exist yet)."""
+def stored_study_attrs(storage: optuna.storages.BaseStorage, study_name: str) -> dict:
+    """The study's user attrs before it is opened ({} when it does not exist yet)."""
     try:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
-        return 0
-    return int(storage.get_study_user_attrs(study_id).get(WORKERS_ATTR, 0))
+        return {}
+    return storage.get_study_user_attrs(study_id)
+
+
+def study_precision(requested: str, device_kind: str, stored: dict, choose) -> str:
+    """The precision this run trains in: the one the study chose for this kind of device
+    ("cpu", "cuda") when it has one, so that its trials never mix precisions (a trial
+    checkpointed in fp32 resumes in fp32); else `choose()`, the choice for this run.
+
+    StudyMismatch when an explicit --precision differs from the study's.
+    """
+    chosen = stored.get(STUDY_PRECISION_ATTR, {}).get(device_kind)
+    if chosen is None:
+        return choose()
+    if requested not in ("auto", chosen):
+        raise StudyMismatch(
+            f"this study trains in {chosen} on {device_kind} (chosen when it first ran there); "
+            f"--precision {requested} would mix precisions in one study: use --precision auto "
+            "or another --study-name"
+        )
+    return chosen
 
 
 def data_key(source: DataSource, val_fraction: float = 0.0, split_seed: int = 0) -> str:

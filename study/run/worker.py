@@ -4,6 +4,9 @@ Workers are separate processes (`--jobs N`) that each load the data once and run
 the trials against the same storage; Optuna's storage is the only thing they share. The TPE
 sampler runs with the constant-liar strategy, so concurrent workers do not all try one point.
 With `--jobs 1` the one worker runs in the command's own process, on the study it set up.
+
+Stopping (see signals.py) reaches every worker: the command forwards the signal that stopped it
+to each worker process, and a worker whose command ended without a word stops by itself.
 """
 
 from __future__ import annotations
@@ -11,40 +14,54 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import warnings
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial
 
-from catdog.device import choose_precision, configure
-from catdog.errors import USER_ERRORS
+from catdog.device import configure
+from catdog.errors import USER_ERRORS, CatdogError
 from study.data.splits import DeviceSplits, load_splits
 from study.optuna_private import quiet_failed_trial_logs
 from study.results.dashboard import StudyNoteRefresher, TrialCurvesPublisher
 from study.run.objective import Objective, TrialFailed
 from study.run.plan import RunPlan
 from study.run.progress import Progress
+from study.run.signals import STOP_SIGNALS, Stopped, StopSignals
 from study.run.study import make_pruner, make_sampler, worker_seed
+from study.run.takeover import take_over_dead_trials
 from study.store.artifacts import open_artifact_store
 from study.store.resume import ResumeStore, requeue
 from study.store.storage import open_storage
+from study.store.studies import find_trial
+
+PARENT_POLL_S = 1.0  # how often a worker process checks that its command still runs
 
 
-def run_worker(plan: RunPlan, worker: int, study: optuna.Study | None = None) -> None:
+class WorkersFailed(CatdogError, RuntimeError):
+    """Some `--jobs` workers ended with an error; each printed its own line."""
+
+
+def run_worker(
+    plan: RunPlan, worker: int, stops: StopSignals, study: optuna.Study | None = None
+) -> None:
     """Run worker `worker`'s share of the plan's trials.
 
     study: the study as set up in this process (`--jobs 1`); None in a worker process, which
-    opens the storage and loads the study once, with its own seeded sampler.
+    opens the storage and loads the study once.
     """
-    progress = Progress(f"[worker {worker}] " if plan.jobs > 1 else "")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, shutdown: stop like Ctrl-C
+    progress = Progress(f"[worker {worker}] " if plan.jobs > 1 else "", stops=stops)
     _quiet_optuna()
     if plan.jobs > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.jobs))
     configure(plan.device)
-    precision = choose_precision(plan.precision, plan.device, plan.source.image_size)
     splits = load_splits(plan.source, plan.device, val_fraction=plan.val_fraction, seed=plan.seed)
-    progress.echo(f"training on {plan.device} in {precision}: {_describe_splits(splits)}")
+    progress.echo(f"training on {plan.device} in {plan.precision}: {_describe(splits)}")
     progress.eval_split = splits.eval_split
     if study is None:
         study = _load_study(plan, worker)
@@ -52,29 +69,75 @@ def run_worker(plan: RunPlan, worker: int, study: optuna.Study | None = None) ->
     objective = Objective(
         space=plan.space,
         splits=splits,
-        precision=precision,
+        precision=plan.precision,
         seed=plan.seed,
         artifact_store=artifact_store,
         resume_store=ResumeStore(plan.artifact_dir, plan.study_name),
         progress=progress,
         trial_ending=TrialCurvesPublisher(artifact_store),
         compile=plan.compile,
+        stops=stops,
     )
-    try:
-        study.optimize(
-            objective,
-            n_trials=plan.shares[worker],
-            timeout=plan.timeout,
-            catch=(TrialFailed,),
-            callbacks=[progress.trial_finished, StudyNoteRefresher()],
-            gc_after_trial=False,
-        )
-    except KeyboardInterrupt:
-        # Optuna has marked the running trial FAIL; queue it again so that the next run
-        # resumes it from its last epoch's checkpoint.
-        if objective.current_trial is not None:
-            requeue(study, objective.current_trial)
-        raise
+    stops.check()
+    _run_trials(study, objective, plan, plan.shares[worker], progress)
+
+
+def _run_trials(
+    study: optuna.Study, objective: Objective, plan: RunPlan, trials: int, progress: Progress
+) -> None:
+    """study.optimize for `trials` trials, going on after a trial another worker took over."""
+    deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
+    ended = []  # trials of this worker that ended, one way or another
+
+    def count(study: optuna.Study, trial: FrozenTrial) -> None:
+        ended.append(trial.number)
+
+    def take_over(study: optuna.Study, trial: FrozenTrial) -> None:
+        take_over_dead_trials(study, plan.grace_period, progress.echo)
+
+    while len(ended) < trials:
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            return
+        try:
+            study.optimize(
+                objective,
+                n_trials=trials - len(ended),
+                timeout=timeout,
+                catch=(TrialFailed,),
+                callbacks=[count, progress.trial_finished, StudyNoteRefresher(), take_over],
+                gc_after_trial=False,
+            )
+            return
+        except KeyboardInterrupt as stop:
+            # Optuna has marked the running trial FAIL (its reason is stored); queue it
+            # again so that the next run resumes it from its last epoch's checkpoint.
+            if objective.current_trial is not None:
+                requeue(study, objective.current_trial)
+                if isinstance(stop, Stopped):
+                    stop.trial = objective.current_trial
+            raise
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as error:
+            taken = objective.current_trial
+            if not _taken_over(study, taken, error) or taken in ended:
+                raise
+            # Another worker found no heartbeat from this one for the grace period, marked
+            # the trial FAIL and queued it again: that copy goes on from its checkpoint.
+            progress.echo(
+                f"trial {taken} was taken over by another worker (no heartbeat from this one "
+                f"for {plan.grace_period} s): going on with the next trial"
+            )
+            ended.append(taken)
+
+
+def _taken_over(study: optuna.Study, number: int | None, error: Exception) -> bool:
+    """True when `error` says that trial `number` was ended by someone else while it ran:
+    Optuna refuses to tell it ("Cannot tell a FAIL trial.") or to store anything on it."""
+    refused = isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or str(
+        error
+    ).startswith("Cannot tell a ")
+    trial = find_trial(study, number) if number is not None else None
+    return refused and trial is not None and trial.state.is_finished()
 
 
 def _quiet_optuna() -> None:
@@ -82,7 +145,7 @@ def _quiet_optuna() -> None:
     quiet_failed_trial_logs()  # Progress prints each failed trial's reason
 
 
-def _describe_splits(splits: DeviceSplits) -> str:
+def _describe(splits: DeviceSplits) -> str:
     validation = f"{len(splits.val)} validation and " if splits.val is not None else ""
     return (
         f"{splits.description}, {len(splits.train)} training, {validation}"
@@ -103,37 +166,84 @@ def _load_study(plan: RunPlan, worker: int) -> optuna.Study:
     )
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_workers(plan: RunPlan) -> None:
-    """Start one process per share of the plan's trials and wait for all of them."""
+    """Start one process per share of the plan's trials and wait for all of them.
+
+    Raises Stopped when this command is told to stop (after every worker has stopped and
+    queued its trial again) or when a worker was; WorkersFailed when a worker hit an error.
+    """
     context = multiprocessing.get_context("spawn")  # no forked CUDA or SQLite state
-    workers = [
-        context.Process(target=_worker_process, args=(plan, i)) for i in range(len(plan.shares))
+    stop_event, stop_signal = context.Event(), context.Value("i", 0)
+    args = (stop_event, stop_signal, os.getpid())
+    processes = [
+        context.Process(target=_worker_process, args=(plan, i, *args), name=f"worker {i}")
+        for i in range(len(plan.shares))
     ]
-    for worker in workers:
-        worker.start()
+    # Workers start with the stop signals ignored, until they can stop cleanly: a signal that
+    # arrives while one still starts up reaches it through stop_event instead.
+    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     try:
-        for worker in workers:
-            worker.join()
-    except KeyboardInterrupt:
-        for worker in workers:  # they got the same Ctrl-C; let them mark their trials failed
-            worker.join()
+        for process in processes:
+            process.start()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    try:
+        for process in processes:
+            process.join()
+    except Stopped as stopped:
+        stop_signal.value = stopped.signum
+        stop_event.set()
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, stopped.signum)
+        for process in processes:
+            process.join()
+        stopped.workers = True
         raise
-    failed = [w for w in workers if w.exitcode != 0]
+    _raise_for(processes)
+
+
+def _raise_for(processes: list[multiprocessing.Process]) -> None:
+    codes = [p.exitcode for p in processes]
+    stopped = [code for code in codes if code is not None and code > 128]
+    if stopped:
+        stop = Stopped(stopped[0] - 128)
+        stop.workers = True
+        raise stop
+    failed = [code for code in codes if code != 0]
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(workers)} workers stopped with an error")
+        raise WorkersFailed(
+            f"{len(failed)} of {len(processes)} workers stopped with an error (see above)"
+        )
 
 
-def _worker_process(plan: RunPlan, worker: int) -> None:
-    """A `--jobs` worker process: a user's error is one line, Ctrl-C exit status 130."""
+def _worker_process(
+    plan: RunPlan, worker: int, stop_event: Event, stop_signal: Synchronized, parent: int
+) -> None:
+    """A `--jobs` worker process: a user's error is one line, a stop exits 128 + signal."""
     warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
-    try:
-        run_worker(plan, worker)
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    except USER_ERRORS as error:
-        print(f"[worker {worker}] error: {error}", flush=True)
-        raise SystemExit(1) from None
+    with StopSignals() as stops:
+        threading.Thread(
+            target=_watch, args=(stops, stop_event, stop_signal, parent), daemon=True
+        ).start()
+        try:
+            run_worker(plan, worker, stops)
+        except Stopped as stopped:
+            raise SystemExit(stopped.exit_code) from None
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+        except USER_ERRORS as error:
+            print(f"[worker {worker}] error: {error}", flush=True)
+            raise SystemExit(1) from None
+
+
+def _watch(stops: StopSignals, stop_event: Event, stop_signal: Synchronized, parent: int) -> None:
+    """Stop this worker when its command asks to (also for a signal that arrived while the
+    worker started up, with signals ignored) or when the command is gone."""
+    while not stop_event.wait(PARENT_POLL_S):
+        if os.getppid() != parent:
+            stops.parent_ended = True
+            os.kill(os.getpid(), signal.SIGHUP)
+            return
+    os.kill(os.getpid(), stop_signal.value or signal.SIGTERM)

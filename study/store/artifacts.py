@@ -34,3 +34,16 @@ def open_artifact_store(artifact_dir: str | Path) -> AtomicFileSystemArtifactSto
         return AtomicFileSystemArtifactStore(os.fspath(artifact_dir))
     except OSError as error:
         raise StorageError(f"cannot use artifact folder {artifact_dir}: {error}") from None
+
+
+def check_artifact_dir(artifact_dir: str | Path) -> None:
+    """StorageError unless `artifact_dir` is a folder that can be written, or can be created
+    where it is asked for. Nothing is created: a run checks this before it changes anything."""
+    folder = Path(artifact_dir)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StorageError(f"cannot use artifact folder {folder}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot use artifact folder {folder}: {existing} is not writable")

@@ -25,7 +25,7 @@ from catdog.config import TrainConfig
 from catdog.errors import CatdogError
 from catdog.modelfile import sha256_of
 from catdog.train import TrainState
-from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR
+from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR
 from study.optuna_private import retry_history, retry_system_attrs
 from study.store.studies import find_trial
 
@@ -49,8 +49,18 @@ class ResumeStore:
         safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", study_name)
         self.folder = Path(artifact_dir) / "resume" / safe_name
 
-    def save(self, trial: optuna.Trial, state: TrainState, config: TrainConfig, seed: int) -> None:
-        """Checkpoint the state after its last epoch and point the trial's attr at it."""
+    def save(
+        self,
+        trial: optuna.Trial,
+        state: TrainState,
+        config: TrainConfig,
+        seed: int,
+        precision: str | None = None,
+    ) -> None:
+        """Checkpoint the state after its last epoch and point the trial's attr at it.
+
+        precision: "fp32" or "bf16", what the state was trained in (a resumed run must match).
+        """
         epoch = len(state.history)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"trial-{trial.number}-epoch-{epoch}.pt"
@@ -58,6 +68,7 @@ class ResumeStore:
             "format": RESUME_FORMAT,
             "config": config.to_dict(),
             "seed": seed,
+            "precision": precision,
             "epoch": epoch,
             "state": state.state_dict(),
         }
@@ -70,8 +81,14 @@ class ResumeStore:
         if previous and previous["file"] != path.name and self._owned(trial, previous):
             (self.folder / previous["file"]).unlink(missing_ok=True)
 
-    def load(self, info: dict[str, Any], config: TrainConfig, seed: int) -> ResumePoint:
-        """The checkpoint `info` describes, after checking it; CheckpointRefused otherwise."""
+    def load(
+        self, info: dict[str, Any], config: TrainConfig, seed: int, precision: str | None = None
+    ) -> ResumePoint:
+        """The checkpoint `info` describes, after checking it; CheckpointRefused otherwise.
+
+        precision: the run's; a checkpoint written in another one is refused, so that a trial
+        never mixes precisions (it starts again at epoch 1).
+        """
         path = self.folder / info["file"]
         if not path.is_file():
             raise CheckpointRefused(f"resume checkpoint {path} is missing")
@@ -92,6 +109,12 @@ class ResumeStore:
             raise CheckpointRefused(f"{path} is not a catdog resume checkpoint")
         if payload["config"] != config.to_dict() or payload["seed"] != seed:
             raise CheckpointRefused(f"{path} was written for another configuration or seed")
+        written_in = payload.get("precision")
+        if precision is not None and written_in is not None and written_in != precision:
+            raise CheckpointRefused(
+                f"resume checkpoint {path} was trained in {written_in}; this run trains in "
+                f"{precision}"
+            )
         return ResumePoint(payload["state"], int(payload["epoch"]))
 
     def discard(self, trial: optuna.Trial) -> None:
@@ -108,7 +131,8 @@ class ResumeStore:
 
 def requeue(study: optuna.Study, trial_number: int) -> None:
     """Queue an interrupted (FAIL) trial again, the way Optuna's RetryHeartbeatStaleTrialCallback
-    queues a dead worker's trial, so that the next run resumes it from its checkpoint."""
+    queues a dead worker's trial, so that the next run resumes it from its checkpoint. The copy
+    keeps the trial's user attrs but how it ended and which process trained it."""
     failed = find_trial(study, trial_number)
     if failed is None or failed.state != optuna.trial.TrialState.FAIL:
         return
@@ -117,7 +141,11 @@ def requeue(study: optuna.Study, trial_number: int) -> None:
             state=optuna.trial.TrialState.WAITING,
             params=failed.params,
             distributions=failed.distributions,
-            user_attrs={k: v for k, v in failed.user_attrs.items() if k != FAIL_REASON_ATTR},
+            user_attrs={
+                k: v
+                for k, v in failed.user_attrs.items()
+                if k not in (FAIL_REASON_ATTR, WORKER_ATTR)
+            },
             system_attrs=retry_system_attrs(failed),
         )
     )

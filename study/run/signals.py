@@ -1,0 +1,135 @@
+"""Every way a run is told to stop ends it the way Ctrl-C does.
+
+Ctrl-C (SIGINT), `kill` (SIGTERM), a closed terminal (SIGHUP), the death of the command that
+started a `--jobs` worker, and an output nobody reads any more (a closed pipe) all raise
+`Stopped` in the main thread. The running trial then ends FAIL with the reason stored on it,
+is queued again to resume from its last epoch's checkpoint, and the command exits 128 + the
+signal's number (130 for Ctrl-C).
+
+The first stop wins: later signals are ignored, so that the stopping itself (marking the trial,
+queueing it again) is never cut short. A stop that arrives while Python runs a finalizer or a
+weakref callback cannot be raised there (Python would print "Exception ignored" and go on): it is
+delivered again a moment later, and `check()` raises it at the next epoch in any case.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from types import FrameType, TracebackType
+from typing import NoReturn
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+# What stopped the run, as the command's last line and each stopped trial's reason begin.
+CAUSES = {
+    signal.SIGINT: "interrupted",
+    signal.SIGTERM: "stopped by SIGTERM",
+    signal.SIGHUP: "stopped: the terminal closed (SIGHUP)",
+    signal.SIGPIPE: "stopped: the output was closed (broken pipe)",
+}
+PARENT_ENDED = "stopped: the command that started this worker ended"
+REDELIVER_AFTER_S = 0.05  # a stop swallowed by a finalizer is signalled again this much later
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was told to stop. A KeyboardInterrupt, so that Optuna treats it as Ctrl-C: the
+    running trial ends FAIL and the exception goes on up to the command."""
+
+    def __init__(self, signum: int, cause: str | None = None) -> None:
+        self.signum = signum
+        self.cause = cause or CAUSES.get(signum) or f"stopped by {signal.strsignal(signum)}"
+        self.trial: int | None = None  # the trial this process stopped and queued again
+        self.workers = False  # True when `--jobs` worker processes were stopped
+        super().__init__(self.cause)
+
+    @property
+    def message(self) -> str:
+        """The command's last line: what stopped it and what became of the running trials."""
+        again = "Run the same command again to continue the study."
+        if self.workers:
+            return (
+                f"{self.cause}: every worker stopped; the trials they were running are marked "
+                f"FAIL and queued again to resume; every finished trial is kept. {again}"
+            )
+        if self.trial is None:
+            return f"{self.cause} before a trial started: nothing was trained. {again}"
+        return (
+            f"{self.cause}: the running trial is marked FAIL and queued again to resume "
+            f"(trial {self.trial}); every finished trial is kept. {again}"
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a command a signal ended."""
+        return 128 + self.signum
+
+    @property
+    def trial_reason(self) -> str:
+        """How a trial's fail_reason begins: 'interrupted by the user', 'stopped by SIGTERM'."""
+        return "interrupted by the user" if self.signum == signal.SIGINT else self.cause
+
+
+class StopSignals:
+    """While in its with-block, the stop signals raise Stopped in the main thread."""
+
+    def __init__(self) -> None:
+        self.stopped: Stopped | None = None
+        self.parent_ended = False  # set by a worker's watchdog before it signals the worker
+        self._previous: dict[int, object] = {}
+        self._previous_hook = sys.unraisablehook
+        self._swallowed = False  # the stop was raised where Python could only print it
+
+    def __enter__(self) -> StopSignals:
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = self._previous_hook
+
+    def stop(self, signum: int, cause: str | None = None) -> NoReturn:
+        """Stop the run now (or raise again the stop already under way)."""
+        if self.stopped is None:
+            self.stopped = Stopped(signum, cause)
+        raise self.stopped
+
+    def check(self) -> None:
+        """Raise the stop that arrived, if one did and was not raised yet where it arrived."""
+        if self.stopped is not None:
+            raise self.stopped
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopped is not None and not self._swallowed:
+            return  # one stop is enough: let the trial be marked and queued again
+        self._swallowed = False
+        self.stop(signum, PARENT_ENDED if self.parent_ended else None)
+
+    def _unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
+        if self.stopped is None or unraisable.exc_value is not self.stopped:
+            self._previous_hook(unraisable)
+            return
+        # Raised in a finalizer, where Python can only print it: signal it again shortly,
+        # when the main thread is back in ordinary code.
+        self._swallowed = True
+        threading.Timer(REDELIVER_AFTER_S, os.kill, (os.getpid(), self.stopped.signum)).start()
+
+
+def silence_stdout() -> None:
+    """Send what is still written to standard output to /dev/null, so that nothing (Python's
+    own flush at exit included) fails again on a pipe that was closed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file behind stdout (tests, notebooks)
+        pass

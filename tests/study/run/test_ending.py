@@ -1,0 +1,294 @@
+"""Every way a run ends: killed, taken over, stopped by a signal, its output closed, its parent
+gone. No trial is lost, none is queued twice, and each FAIL says why."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import study.run.objective as objective_module
+from catdog.paper import PAPER_RUNS
+from study.attrs import FAIL_REASON_ATTR, PAPER_RUN_ATTR, RESUME_ATTR, WORKER_ATTR
+from study.store.resume import requeue
+
+from ..helpers import fast_study_args
+from ..workers import start_worker, trials_of, wait_all, wait_for
+
+STORAGE = "sqlite:///study.db"
+LONG = {"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 40}
+COMMON = ["--storage", STORAGE, "--max-epochs", 40, "--pruner", "none", "--no-seed-configs"]
+FAST = ["--device", "cpu", "--precision", "fp32"]
+
+
+def _queue(*params: dict) -> None:
+    study = optuna.create_study(storage=STORAGE, study_name="catdog", load_if_exists=True)
+    for values in params:
+        study.enqueue_trial(values)
+
+
+def _checkpointed(number: int, epoch: int = 2):
+    def ready() -> bool:
+        trials = {t.number: t for t in trials_of(STORAGE)}
+        trial = trials.get(number)
+        return trial is not None and trial.user_attrs.get(RESUME_ATTR, {}).get("epoch", 0) >= epoch
+
+    return ready
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie (not yet reaped) is gone too.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_killed_worker_s_trial_resumes_in_the_next_run_at_once(in_tmp, tiny_dataset):
+    # Default heartbeat and grace period (30 s, 120 s): the next run must not wait for them.
+    _queue(LONG)
+    args = ["--data", tiny_dataset, *COMMON, *FAST, "--trials", 1]
+    first = start_worker(in_tmp, "first.log", *args)
+    wait_for(_checkpointed(0), what="a checkpoint of trial 0")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    assert trials_of(STORAGE)[0].state == TrialState.RUNNING
+
+    second = start_worker(in_tmp, "second.log", *args)
+    assert wait_all([second]) == [0], (in_tmp / "second.log").read_text()
+    killed, resumed = trials_of(STORAGE)
+    assert killed.state == TrialState.FAIL
+    reason = killed.user_attrs[FAIL_REASON_ATTR]
+    assert f"its worker (process {first.pid} on " in reason and "ended without finishing" in reason
+    assert resumed.state == TrialState.COMPLETE
+    assert resumed.user_attrs["resumed_from"]["trial"] == 0
+    log = (in_tmp / "second.log").read_text()
+    assert "trial 0: its worker" in log and "trial 1 resumes trial 0" in log
+
+
+def test_a_trial_taken_over_by_another_worker_is_one_line_and_the_worker_goes_on(
+    run_cli, tiny_dataset, monkeypatch
+):
+    _queue({**LONG, "epochs": 4})
+    reporter = objective_module.EpochReporter.__call__
+
+    def taken_over_after_epoch_2(self, metrics, state):
+        reporter(self, metrics, state)
+        if self.trial.number == 0 and metrics.epoch == 2:  # as another worker's sweep would
+            other = optuna.load_study(study_name="catdog", storage=STORAGE)
+            other.tell(0, state=TrialState.FAIL)
+            requeue(other, 0)
+
+    monkeypatch.setattr(objective_module.EpochReporter, "__call__", taken_over_after_epoch_2)
+    result = run_cli(*fast_study_args(tiny_dataset, *COMMON, "--trials", 2))
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "trial 0 was taken over by another worker" in result.output
+    taken, resumed = trials_of(STORAGE)[:2]
+    assert taken.state == TrialState.FAIL
+    assert resumed.state == TrialState.COMPLETE
+    assert resumed.user_attrs["resumed_from"] == {"trial": 0, "epoch": 2}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--heartbeat", 30, "--grace-period", 2], "--grace-period 2 is too short"),
+        (["--heartbeat", 200, "--grace-period", 120], "use at least 400 s"),
+    ],
+)
+def test_a_grace_period_shorter_than_two_heartbeats_is_refused(
+    run_cli, in_tmp, tiny_dataset, args, message
+):
+    result = run_cli(*fast_study_args(tiny_dataset, "--trials", 1, *args))
+    assert result.exit_code == 2 and message in result.output
+    assert not (in_tmp / "storage").exists()
+
+
+def _interrupt_at_epoch(monkeypatch, signum: int, number: int = 0, epoch: int = 2) -> None:
+    """Stop the run as that signal would, after `epoch` of trial `number`."""
+    reporter = objective_module.EpochReporter.__call__
+
+    def stop_there(self, metrics, state):
+        reporter(self, metrics, state)
+        if self.trial.number == number and metrics.epoch == epoch:
+            self.objective.stops.stop(signum)
+
+    monkeypatch.setattr(objective_module.EpochReporter, "__call__", stop_there)
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "cause"),
+    [
+        (signal.SIGINT, 130, "interrupted by the user"),
+        (signal.SIGTERM, 143, "stopped by SIGTERM"),
+        (signal.SIGHUP, 129, "stopped: the terminal closed (SIGHUP)"),
+        (signal.SIGPIPE, 141, "stopped: the output was closed (broken pipe)"),
+    ],
+)
+def test_each_stop_marks_the_trial_with_its_cause_and_queues_it_again(
+    run_cli, tiny_dataset, monkeypatch, signum, code, cause
+):
+    _queue({**LONG, "epochs": 4})
+    _interrupt_at_epoch(monkeypatch, signum)
+    result = run_cli(*fast_study_args(tiny_dataset, *COMMON, "--trials", 1))
+    assert result.exit_code == code, result.output
+    assert "running trial is marked FAIL and queued again" in result.output
+    stopped, queued = trials_of(STORAGE)
+    assert stopped.user_attrs[FAIL_REASON_ATTR] == f"{cause} after epoch 2; queued again to resume"
+    assert queued.state == TrialState.WAITING and queued.params == stopped.params
+    assert FAIL_REASON_ATTR not in queued.user_attrs and WORKER_ATTR not in queued.user_attrs
+
+
+SHORT = ["--storage", STORAGE, "--max-epochs", 2, "--pruner", "none", "--trials", 1]
+
+
+def test_an_interrupted_re_run_is_not_queued_again_by_the_same_command(run_cli, tiny_dataset):
+    _queue({**LONG, "epochs": 2})
+    first = run_cli(*fast_study_args(tiny_dataset, *SHORT, "--no-seed-configs"))
+    assert first.exit_code == 0, first.output
+    rerun = [*SHORT, "--no-seed-configs", "--enqueue-trial", 0]
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_at_epoch(patch, signal.SIGINT, number=1, epoch=1)
+        assert run_cli(*fast_study_args(tiny_dataset, *rerun)).exit_code == 130
+    again = run_cli(*fast_study_args(tiny_dataset, *rerun))  # as the message advises
+    assert again.exit_code == 0, again.output
+    assert "a re-run of catdog trial 0 is already queued (trial 2)" in again.output
+    states = [t.state for t in trials_of(STORAGE)]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+
+
+def test_an_interrupted_report_run_is_not_queued_again_by_the_same_command(run_cli, tiny_dataset):
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_at_epoch(patch, signal.SIGINT, number=0, epoch=1)
+        assert run_cli(*fast_study_args(tiny_dataset, *SHORT)).exit_code == 130
+    again = run_cli(*fast_study_args(tiny_dataset, *SHORT, "--trials", 4))
+    assert again.exit_code == 0, again.output
+    assert "queued the report's" not in again.output
+    trials = trials_of(STORAGE)
+    assert [t.state for t in trials].count(TrialState.WAITING) == 0
+    done = [t.user_attrs[PAPER_RUN_ATTR] for t in trials if t.state == TrialState.COMPLETE]
+    assert sorted(done) == sorted(run.label for run in PAPER_RUNS)  # each once
+
+
+def test_a_dead_local_trial_is_queued_once_by_runs_after_it(run_cli, tiny_dataset):
+    from study.run.takeover import WorkerProcess
+
+    _queue({**LONG, "epochs": 1})
+    trial = optuna.load_study(study_name="catdog", storage=STORAGE).ask()
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    )
+    here = WorkerProcess.this()
+    trial.set_user_attr(
+        WORKER_ATTR, WorkerProcess(here.host, int(ended.stdout), here.boot, "1").to_attr()
+    )
+    for _ in range(2):  # the second run finds nothing left to take over
+        result = run_cli(*fast_study_args(tiny_dataset, *SHORT, "--no-seed-configs"))
+        assert result.exit_code == 0, result.output
+    trials = trials_of(STORAGE)
+    assert [t.state for t in trials] == [TrialState.FAIL] + [TrialState.COMPLETE] * 2
+    assert "ended without finishing it" in trials[0].user_attrs[FAIL_REASON_ATTR]
+
+
+def test_sigterm_stops_every_worker_and_queues_their_trials(in_tmp, tiny_dataset):
+    _queue(LONG, LONG)
+    command = start_worker(
+        in_tmp, "jobs.log", "--data", tiny_dataset, *COMMON, *FAST, "--trials", 2, "--jobs", 2
+    )
+    wait_for(_checkpointed(0), what="a checkpoint of trial 0")
+    wait_for(_checkpointed(1), what="a checkpoint of trial 1")
+    workers = [t.user_attrs[WORKER_ATTR]["pid"] for t in trials_of(STORAGE)[:2]]
+    os.kill(command.pid, signal.SIGTERM)
+    assert wait_all([command]) == [143]
+    log = (in_tmp / "jobs.log").read_text()
+    assert "stopped by SIGTERM: every worker stopped" in log and "Traceback" not in log
+    wait_for(lambda: all(_gone(pid) for pid in workers), timeout=30, what="workers to end")
+    trials = trials_of(STORAGE)
+    assert TrialState.RUNNING not in [t.state for t in trials]
+    for trial in trials[:2]:
+        assert trial.user_attrs[FAIL_REASON_ATTR].startswith("stopped by SIGTERM after epoch")
+    assert [t.state for t in trials[2:]] == [TrialState.WAITING] * 2
+
+
+def test_workers_stop_by_themselves_when_their_command_dies(in_tmp, tiny_dataset):
+    _queue(LONG, LONG)
+    command = start_worker(
+        in_tmp, "jobs.log", "--data", tiny_dataset, *COMMON, *FAST, "--trials", 2, "--jobs", 2
+    )
+    wait_for(_checkpointed(0), what="a checkpoint of trial 0")
+    wait_for(_checkpointed(1), what="a checkpoint of trial 1")
+    workers = [t.user_attrs[WORKER_ATTR]["pid"] for t in trials_of(STORAGE)[:2]]
+    os.kill(command.pid, signal.SIGKILL)
+    command.wait()
+    wait_for(lambda: all(_gone(pid) for pid in workers), timeout=30, what="orphans to stop")
+    wait_for(
+        lambda: TrialState.RUNNING not in [t.state for t in trials_of(STORAGE)],
+        timeout=30,
+        what="the orphans' trials to be queued again",
+    )
+    for trial in trials_of(STORAGE)[:2]:
+        assert "the command that started this worker ended" in trial.user_attrs[FAIL_REASON_ATTR]
+
+
+def test_a_closed_output_stops_the_run_like_ctrl_c(in_tmp, tiny_dataset):
+    _queue(LONG)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "study", "optimize", "--data", str(tiny_dataset)]
+        + [str(a) for a in [*COMMON, *FAST, "--trials", 1]],
+        cwd=in_tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    lines = [command.stdout.readline() for _ in range(5)]  # `| head -5`
+    assert all(lines), lines
+    command.stdout.close()
+    assert command.wait(timeout=120) == 141
+    stderr = command.stderr.read().decode()
+    assert "stopped: the output was closed" in stderr and "Traceback" not in stderr
+    stopped, queued = trials_of(STORAGE)
+    assert stopped.user_attrs[FAIL_REASON_ATTR].startswith("stopped: the output was closed")
+    assert queued.state == TrialState.WAITING
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.5, 2.5, 3.5, 5.0])
+def test_ctrl_c_at_any_moment_ends_the_run_with_its_message(in_tmp, tiny_dataset, delay):
+    _queue(LONG)
+    command = start_worker(
+        in_tmp, "run.log", "--data", tiny_dataset, *COMMON, *FAST, "--trials", 1
+    )
+    time.sleep(delay)
+    os.kill(command.pid, signal.SIGINT)
+    assert wait_all([command]) == [130]
+    log = (in_tmp / "run.log").read_text()
+    assert "Traceback" not in log and "Exception ignored" not in log, log
+    assert "interrupted" in log.splitlines()[-1], log
+    assert TrialState.RUNNING not in [t.state for t in trials_of(STORAGE)]
+
+
+def test_the_study_keeps_the_precision_it_chose(run_cli, tiny_dataset, monkeypatch):
+    import study.run.setup as setup_module
+
+    args = ["--storage", STORAGE, "--trials", 1, "--max-epochs", 1, "--no-seed-configs"]
+    first = run_cli(
+        "optimize", "--data", tiny_dataset, "--device", "cpu", "--precision", "fp32", *args
+    )
+    assert first.exit_code == 0, first.output
+    # A busy machine's probe would now choose bf16: the study trains in fp32 all the same.
+    monkeypatch.setattr(setup_module, "choose_precision", lambda *a: "bf16")
+    second = run_cli("optimize", "--data", tiny_dataset, "--device", "cpu", *args)
+    assert second.exit_code == 0, second.output
+    assert [t.user_attrs["precision"] for t in trials_of(STORAGE)] == ["fp32", "fp32"]
+    mixed = run_cli(
+        "optimize", "--data", tiny_dataset, "--device", "cpu", "--precision", "bf16", *args
+    )
+    assert mixed.exit_code == 1
+    assert "this study trains in fp32 on cpu" in mixed.output
