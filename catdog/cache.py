@@ -26,7 +26,7 @@ from catdog.atomic import atomic_write
 from catdog.dataset import ImageFile, SkippedFile, SplitListing, list_split
 from catdog.images import ImageDecodeError, decode_image
 
-CACHE_FORMAT = "catdog-image-cache-1"  # bump when decoding changes, so old caches are not reused
+CACHE_FORMAT = "catdog-image-cache-2"  # bump when decoding changes, so old caches are not reused
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def test_check_names_every_file_left_out_and_counts_the_usable_ones(run_cli, pro
     root, expected = problem_dataset
     result = run_cli("data", "check", root)
     assert result.exit_code == 0, result.output
-    assert "training_set: 22 cats, 22 dogs usable; 5 skipped, 5 ignored" in result.output
+    assert "training_set: 23 cats, 23 dogs usable; 6 skipped, 5 ignored" in result.output
     assert "test_set: 8 cats, 8 dogs usable; 0 skipped, 0 ignored" in result.output
     listed = {
         line.strip().split(": ", 1)[0]: line.strip().split(": ", 1)[1]
@@ -41,7 +41,7 @@ def test_check_names_every_file_left_out_and_counts_the_usable_ones(run_cli, pro
     }
     for name, reason in expected.skipped.items():
         assert listed[str(split / name)].startswith(reason)
-    assert "skipped, not used for training (5):" in result.output
+    assert "skipped, not used for training (6):" in result.output
     assert "Traceback" not in result.output
 
 
@@ -50,7 +50,7 @@ def test_strict_fails_when_anything_was_skipped(run_cli, problem_dataset, tiny_d
     strict = run_cli("data", "check", root, "--strict")
     assert strict.exit_code == 1
     assert _error_lines(strict.output) == [
-        "Error: 5 files skipped (--strict): repair or remove them"
+        "Error: 6 files skipped (--strict): repair or remove them"
     ]
     clean = run_cli("data", "check", tiny_dataset, "--strict")
     assert clean.exit_code == 0, clean.output
@@ -67,7 +67,7 @@ def test_training_uses_exactly_the_images_the_check_counted(run_cli, problem_dat
     with pytest.warns(UserWarning) as warned:
         result = run_cli(*fast_study_args(root, *args))
     assert result.exit_code == 0, result.output
-    assert "44 training, 16 test images" in result.output
+    assert "46 training, 16 test images" in result.output
     skipped_warnings = [str(w.message) for w in warned if str(w.message).startswith("skipped ")]
     assert sorted(message.split(": ")[0] for message in skipped_warnings) == sorted(
         f"skipped {root / 'training_set' / name}" for name in expected.skipped
