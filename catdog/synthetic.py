@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -81,13 +82,26 @@ def write_synthetic_dataset(
                     (building / split, split_index, label, i, per_class) for i in range(per_class)
                 ]
 
+        # Set on the first error or Ctrl-C: no thread starts another image after it (map's own
+        # cancelling comes only when the main thread reaches the failed image's result).
+        failed = threading.Event()
+
         def write(image: tuple[Path, int, int, int, int]) -> None:
-            _write_image(spec, *image)
+            if failed.is_set():
+                return
+            try:
+                _write_image(spec, *image)
+            except BaseException:
+                failed.set()
+                raise
 
         with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
-            # On an error or Ctrl-C, map cancels the images not yet started.
-            for _ in pool.map(write, images):
-                pass
+            try:
+                for _ in pool.map(write, images):
+                    pass
+            except BaseException:
+                failed.set()
+                raise
         manifest = {"kind": "catdog synthetic data set (NOT cats and dogs)", "spec": asdict(spec)}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         building.rename(root)

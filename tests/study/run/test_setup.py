@@ -1,0 +1,74 @@
+"""A failing `optimize` leaves no half-made study: every option is checked before anything is
+written, in the order a user would fix them."""
+
+import shutil
+
+import optuna
+import pytest
+
+from ..helpers import fast_study_args
+
+STORAGE = "sqlite:///study.db"
+
+
+def _error(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "queued" not in result.output, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    return line
+
+
+def _only_cats(tmp_path, tiny_dataset):
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_dataset, root)
+    for split in ("training_set", "test_set"):
+        shutil.rmtree(root / split / "dogs")
+    return root
+
+
+def _empty_test_dogs(tmp_path, tiny_dataset):
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_dataset, root)
+    for path in (root / "test_set" / "dogs").iterdir():
+        path.write_bytes(b"")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("make_data", "message"),
+    [
+        (lambda tmp_path, tiny: tmp_path / "no-such-folder", "does not exist"),
+        (_only_cats, "must hold exactly the class folders cats/ and dogs/"),
+        (_empty_test_dogs, "holds no usable image"),
+    ],
+)
+def test_unusable_data_writes_nothing(run_cli, in_tmp, tiny_dataset, make_data, message):
+    data = make_data(in_tmp, tiny_dataset)
+    result = run_cli(*fast_study_args(data, "--trials", 1, "--study-name", "fresh"))
+    assert message in _error(result)
+    assert not (in_tmp / "storage" / "catdog.db").exists()
+    assert not (in_tmp / "storage" / "artifacts").exists()
+
+
+def test_missing_data_is_named_as_missing_also_beside_an_existing_study(
+    run_cli, in_tmp, tiny_dataset
+):
+    args = ["--storage", STORAGE, "--trials", 1, "--max-epochs", 1, "--no-seed-configs"]
+    assert run_cli(*fast_study_args(tiny_dataset, *args)).exit_code == 0
+    result = run_cli(*fast_study_args(in_tmp / "moved-away", *args))
+    line = _error(result)
+    assert "does not exist" in line and "was run on" not in line
+    assert len(optuna.load_study(study_name="catdog", storage=STORAGE).trials) == 1
+
+
+def test_an_unusable_artifact_folder_writes_nothing(run_cli, in_tmp, tiny_dataset):
+    (in_tmp / "a-file").write_text("not a folder")
+    args = ["--trials", 1, "--study-name", "fresh", "--artifact-dir", in_tmp / "a-file" / "x"]
+    assert "is not a folder" in _error(run_cli(*fast_study_args(tiny_dataset, *args)))
+    assert not (in_tmp / "storage").exists()
+
+
+def test_a_validation_part_without_a_class_writes_nothing(run_cli, in_tmp, tiny_dataset):
+    args = ["--trials", 1, "--val-fraction", 0.01, "--storage", STORAGE]
+    assert "leaves 0 for validation" in _error(run_cli(*fast_study_args(tiny_dataset, *args)))
+    assert not (in_tmp / "study.db").exists()
