@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from study.commands.options import storage_options
@@ -23,17 +25,32 @@ def dashboard(host: str, port: int, storage: str, study_name: str, artifact_dir:
     """Serve optuna-dashboard: trials, curves, notes and checkpoints, in a browser."""
     import optuna_dashboard  # only when the command runs: it is slow to import
 
+    from study.results import server
     from study.store.artifacts import open_artifact_store
-    from study.store.storage import open_storage
+    from study.store.storage import open_existing_storage, redacted_url
 
-    if host not in LOCAL_HOSTS:
-        click.echo(
-            f"warning: listening on {host}: optuna-dashboard has no login, and anyone who can "
-            "reach this port can change or delete studies. Prefer an SSH tunnel "
-            "(see README).",
-            err=True,
-        )
-    opened = open_storage(storage)
-    store = open_artifact_store(artifact_dir)
-    click.echo(f"optuna-dashboard for {storage} on http://{host}:{port}/  (Ctrl-C stops it)")
-    optuna_dashboard.run_server(opened, host=host, port=port, artifact_store=store)
+    # An existing study database only: the dashboard creates no database, folder or lock file.
+    # It can write to it (notes, deleting studies), hence `writes`.
+    opened = open_existing_storage(storage, writes=True)
+    store = None
+    if Path(artifact_dir).exists():  # shown as it is; a file there is an error
+        store = open_artifact_store(artifact_dir, create=False)
+    app = optuna_dashboard.wsgi(opened, artifact_store=store)
+
+    def listening(url: str) -> None:  # once the socket is bound: nothing before can fail now
+        if store is None:
+            click.echo(
+                f"warning: no artifact folder {artifact_dir}: the dashboard shows no "
+                "checkpoints (give --artifact-dir the folder optimize wrote them to)",
+                err=True,
+            )
+        if host not in LOCAL_HOSTS:
+            click.echo(
+                f"warning: listening on {host}: optuna-dashboard has no login, and anyone who "
+                "can reach this port can change or delete studies. Prefer an SSH tunnel "
+                "(see README).",
+                err=True,
+            )
+        click.echo(f"optuna-dashboard for {redacted_url(storage)} on {url}/  (Ctrl-C stops it)")
+
+    server.serve(app, host=host, port=port, on_listening=listening)

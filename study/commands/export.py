@@ -34,9 +34,9 @@ def export(
     from study.store.export import export_checkpoint
     from study.store.studies import load_existing_study
 
-    study = load_existing_study(storage, study_name)
+    study = load_existing_study(storage, study_name)  # creates nothing: only reads
     trial, model_file = export_checkpoint(
-        study, open_artifact_store(artifact_dir), out, trial_number
+        study, open_artifact_store(artifact_dir, create=False), out, trial_number
     )
     metrics = model_file.info.get("metrics", {})
     click.echo(

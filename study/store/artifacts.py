@@ -15,10 +15,15 @@ from study.store.storage import StorageError
 
 
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
-    """Optuna's file-system artifact store, but a write never leaves a partial file behind."""
+    """Optuna's file-system artifact store, but a write never leaves a partial file behind.
 
-    def __init__(self, base_path: str | Path) -> None:
-        Path(base_path).mkdir(parents=True, exist_ok=True)
+    `create=False` (the commands that only read) leaves the folder as it is, absent or not.
+    """
+
+    def __init__(self, base_path: str | Path, *, create: bool = True) -> None:
+        self.folder = Path(base_path)
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
         super().__init__(base_path)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
@@ -28,10 +33,18 @@ class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
                 handle.write(block)
 
 
-def open_artifact_store(artifact_dir: str | Path) -> AtomicFileSystemArtifactStore:
-    """The store in `artifact_dir` (created), or a one-line StorageError."""
+def open_artifact_store(
+    artifact_dir: str | Path, *, create: bool = True
+) -> AtomicFileSystemArtifactStore:
+    """The store in `artifact_dir`, or a one-line StorageError.
+
+    The folder is created, unless `create` is False: then nothing is, and reading an artifact
+    from a folder that is not there finds none (Optuna's ArtifactNotFound).
+    """
+    if not create and os.path.exists(artifact_dir) and not os.path.isdir(artifact_dir):
+        raise StorageError(f"cannot use artifact folder {artifact_dir}: it is not a folder")
     try:
-        return AtomicFileSystemArtifactStore(os.fspath(artifact_dir))
+        return AtomicFileSystemArtifactStore(os.fspath(artifact_dir), create=create)
     except OSError as error:
         raise StorageError(f"cannot use artifact folder {artifact_dir}: {error}") from None
 

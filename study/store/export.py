@@ -56,6 +56,12 @@ def export_checkpoint(
                 artifact_store=artifact_store, file_path=str(downloaded), artifact_id=artifact_id
             )
         except ArtifactNotFound:
+            folder = getattr(artifact_store, "folder", None)
+            if folder is not None and not Path(folder).is_dir():
+                raise ExportError(
+                    f"trial {trial.number}'s checkpoint {artifact_id} cannot be read: there is "
+                    f"no artifact folder {folder}; check --artifact-dir"
+                ) from None
             raise ExportError(
                 f"trial {trial.number}'s checkpoint {artifact_id} is missing from the artifact "
                 "store: check --artifact-dir"

@@ -8,15 +8,24 @@ SELECT ... FOR UPDATE, which SQLite does not have.
 
 Heartbeats let a worker notice a trial whose worker died; such a trial is marked FAIL and a copy
 is queued to run again (RetryHeartbeatStaleTrialCallback). The artifact store is in artifacts.py.
+
+Only `optimize` sets a store up (open_storage: folder, tables, WAL, lock file). The commands that
+do not run trials open one with open_existing_storage, which creates nothing: no file, folder,
+table, journal or lock, and says "no study database at PATH" when there is none.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sqlite3
+import urllib.parse
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy import event
@@ -34,8 +43,19 @@ class StorageError(CatdogError, RuntimeError):
     """The study store cannot be opened or used; the message says what to do."""
 
 
+SQLITE_FORMS = "sqlite:///relative/path.db or sqlite:////absolute/path.db"
+# Tables every Optuna RDB storage has; a database without them holds no study.
+OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
+
+
 def parse_storage_url(url: str) -> URL:
-    """The SQLAlchemy URL for --storage; bare postgresql:// gets this project's psycopg 3."""
+    """The SQLAlchemy URL for --storage; bare postgresql:// gets this project's psycopg 3.
+
+    Refuses, with one line that shows the right form, what SQLAlchemy would misread or what
+    could never hold a study: an unknown database kind, a SQLite URL with a host part
+    (sqlite://tmp/x.db is read as the file x.db in the current folder), and a SQLite URL
+    without a file (an in-memory database, gone when the command ends).
+    """
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
@@ -46,7 +66,37 @@ def parse_storage_url(url: str) -> URL:
     if parsed.drivername == "postgresql":
         # SQLAlchemy's bare postgresql:// means psycopg2; this project installs psycopg 3.
         parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        parsed.get_dialect()  # SQLAlchemy's own module for the kind; no database driver yet
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise StorageError(
+            f"cannot open storage {redacted_url(url)}: unknown kind of database "
+            f"{parsed.drivername!r}; use {SQLITE_FORMS}, or postgresql://user:password@host/dbname"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_url(url, parsed)
     return parsed
+
+
+def _check_sqlite_url(url: str, parsed: URL) -> None:
+    if parsed.host and not (parsed.username or parsed.password or parsed.port):
+        path = f"{parsed.host}/{parsed.database}" if parsed.database else parsed.host
+        misread = f"the file {parsed.database} in this folder" if parsed.database else "memory"
+        raise StorageError(
+            f"storage URL {url!r} has a host part ({parsed.host!r}), which SQLite URLs do not "
+            f"take (SQLAlchemy would read it as {misread}): write sqlite:///{path} for a path "
+            f"relative to this folder, or sqlite:////{path} for an absolute one"
+        )
+    if parsed.host or parsed.username or parsed.password or parsed.port:
+        raise StorageError(
+            f"storage URL {redacted_url(url)} has a user, host or port, which SQLite URLs do "
+            f"not take: write {SQLITE_FORMS}"
+        )
+    if parsed.database in (None, "", ":memory:"):
+        raise StorageError(
+            f"storage URL {url!r} names no database file (SQLite would keep the study in "
+            f"memory and lose it when the command ends): write {SQLITE_FORMS}"
+        )
 
 
 def open_storage(
@@ -66,24 +116,100 @@ def open_storage(
         _create_folder_of(parsed.database)
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs = {"pool_pre_ping": True}  # survive server restarts and idle timeouts
-    try:
-        # Workers starting together on a fresh database would race to create its tables.
-        with storage_lock(parsed), warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if sqlite:
-                _enable_wal(parsed.database)
-            storage = RDBStorage(
-                parsed.render_as_string(hide_password=False),
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRIES
-                ),
+    # The lock: workers starting together on a fresh database would race to create its tables.
+    with _storage_errors(url, parsed), storage_lock(parsed), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if sqlite:
+            _enable_wal(parsed.database)
+        storage = RDBStorage(
+            parsed.render_as_string(hide_password=False),
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+        )
+        if sqlite:
+            _begin_immediate(storage.engine)
+        return storage
+
+
+def open_existing_storage(url: str, *, writes: bool = False) -> RDBStorage:
+    """The study store at `url` as it is, for the commands that run no trials (dashboard,
+    export, report): it creates no file, folder, table, journal or lock file. A one-line
+    StorageError "no study database at PATH" when there is no file there or the file (or the
+    PostgreSQL database) holds no Optuna tables.
+
+    SQLite opens the file with mode=rw, which opens an existing file and never creates one.
+    (mode=ro would too, but a read-only connection to a WAL database cannot remove the -wal and
+    -shm files it needs, so they would stay behind.) Nothing here writes: Optuna's table
+    creation is skipped, the journal mode is left as it is, and no set-up lock is taken.
+    `writes=True` (the dashboard, where notes and artifacts can change while workers run) makes
+    each transaction take SQLite's write lock when it begins, as open_storage does.
+    """
+    parsed = parse_storage_url(url)
+    where = redacted_url(url)
+    engine_kwargs: dict = {}
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite:
+        path = Path(parsed.database)
+        where = str(path)
+        if not path.exists():
+            raise StorageError(
+                f"no study database at {path}: run `catdog-study optimize` first, or give "
+                "--storage the one to read"
             )
-            if sqlite:
-                _begin_immediate(storage.engine)
-            return storage
+        if not path.is_file():
+            raise StorageError(f"no study database at {path}: it is not a file")
+        if path.stat().st_size == 0:
+            raise StorageError(f"no study database at {path}: the file is empty")
+        engine_kwargs = {"creator": _sqlite_opener(path, writes=writes)}
+    elif parsed.get_backend_name() == "postgresql":
+        engine_kwargs = {"pool_pre_ping": True}
+    with _storage_errors(url, parsed):
+        if not _table_names(parsed, engine_kwargs) >= OPTUNA_TABLES:
+            raise StorageError(f"no study database at {where}: it holds no Optuna tables")
+        storage = RDBStorage(
+            parsed.render_as_string(hide_password=False),
+            engine_kwargs=engine_kwargs,
+            skip_table_creation=True,
+        )
+        if sqlite and writes:
+            _begin_immediate(storage.engine)
+        return storage
+
+
+def _sqlite_opener(path: Path, *, writes: bool) -> functools.partial:
+    """Opens the existing SQLite file `path` read-write, never creating it (a partial of
+    sqlite3.connect: it can be pickled with the storage, unlike a closure)."""
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=rw"
+    # isolation_level None: the driver issues no BEGIN of its own; _begin_immediate does.
+    driver_begins = {"isolation_level": None} if writes else {}
+    return functools.partial(
+        sqlite3.connect,
+        uri,
+        uri=True,
+        timeout=SQLITE_BUSY_TIMEOUT_S,
+        check_same_thread=False,  # what SQLAlchemy sets for its pool of file connections
+        **driver_begins,
+    )
+
+
+def _table_names(parsed: URL, engine_kwargs: dict) -> set[str]:
+    """The tables of the database at `parsed`, read without creating or changing anything."""
+    engine = sqlalchemy.create_engine(parsed, poolclass=sqlalchemy.pool.NullPool, **engine_kwargs)
+    try:
+        return set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _storage_errors(url: str, parsed: URL) -> Iterator[None]:
+    """Turn what opening a storage can raise into one-line StorageErrors."""
+    try:
+        yield
+    except StorageError:
+        raise
     except ModuleNotFoundError as error:
         raise StorageError(
             f"the database driver for {parsed.drivername} is not installed ({error.name}); "
@@ -91,10 +217,10 @@ def open_storage(
         ) from None
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None
+        raise StorageError(f"cannot open storage {redacted_url(url)}: {reason}") from None
     except RuntimeError as error:
         # Optuna's schema-version check; its message names the fix, here with the real URL.
-        message = " ".join(str(error).split()).replace("$STORAGE_URL", _redacted(url))
+        message = " ".join(str(error).split()).replace("$STORAGE_URL", redacted_url(url))
         raise StorageError(message) from None
 
 
@@ -133,7 +259,7 @@ def _begin_immediate(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _redacted(url: str) -> str:
+def redacted_url(url: str) -> str:
     """The URL without its password, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)

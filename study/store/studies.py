@@ -5,18 +5,19 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial
 
-from study.store.storage import StorageError, open_storage
+from study.store.storage import StorageError, open_existing_storage, redacted_url
 
 
 def load_existing_study(storage: str, study_name: str) -> optuna.Study:
-    """The study, or a one-line StorageError naming the studies that do exist."""
-    opened = open_storage(storage)
+    """The study, or a one-line StorageError: no study database there (nothing is created), or
+    no study of that name, naming the studies that do exist."""
+    opened = open_existing_storage(storage)
     try:
         return optuna.load_study(study_name=study_name, storage=opened)
     except KeyError:
         names = optuna.get_all_study_names(storage=opened)
         raise StorageError(
-            f"no study named {study_name!r} in {storage}; studies there: "
+            f"no study named {study_name!r} in {redacted_url(storage)}; studies there: "
             f"{', '.join(names) or 'none'}"
         ) from None
 

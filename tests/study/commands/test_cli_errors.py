@@ -45,3 +45,11 @@ def test_synth_refuses_to_overwrite(run_cli, tmp_path):
     (tmp_path / "there").mkdir()
     result = run_cli("data", "synth", "--out", tmp_path / "there")
     assert "already exists" in _one_error_line(result)
+
+
+def test_a_sqlite_url_with_a_host_part_leaves_no_file(run_cli, tiny_dataset, in_tmp):
+    # SQLAlchemy reads sqlite://tmp/x.db as the file x.db here; it used to be made, and a lock.
+    args = fast_study_args(tiny_dataset, "--trials", 1, "--storage", "sqlite://tmp/x.db")
+    error = _one_error_line(run_cli(*args))
+    assert "write sqlite:///tmp/x.db for a path relative to this folder" in error
+    assert list(in_tmp.iterdir()) == []

@@ -199,10 +199,22 @@ def test_ctrl_c_fails_the_trial_cleanly_and_the_next_run_resumes_it(in_tmp, tiny
     assert [t.state for t in trials_of(STORAGE)] == [TrialState.FAIL, TrialState.COMPLETE]
 
 
+def _fake_server(served: dict):
+    """Stands in for study.results.server.serve: records where it was asked to listen, and says
+    it listens, as the real one does once its socket is bound."""
+
+    def serve(app, **kwargs):
+        served.update(kwargs)
+        kwargs["on_listening"](f"http://{kwargs['host']}:{kwargs['port']}")
+
+    return serve
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5"])
 def test_dashboard_beyond_loopback_warns_that_it_has_no_login(run_cli, monkeypatch, host):
+    optuna.create_study(storage="sqlite:///dash.db")
     served = {}
-    monkeypatch.setattr("optuna_dashboard.run_server", lambda *a, **k: served.update(k))
+    monkeypatch.setattr("study.results.server.serve", _fake_server(served))
     result = run_cli("dashboard", "--host", host, "--storage", "sqlite:///dash.db")
     assert result.exit_code == 0, result.output
     assert served["host"] == host
@@ -211,8 +223,9 @@ def test_dashboard_beyond_loopback_warns_that_it_has_no_login(run_cli, monkeypat
 
 
 def test_dashboard_binds_loopback_by_default_without_warning(run_cli, monkeypatch):
+    optuna.create_study(storage="sqlite:///dash.db")
     served = {}
-    monkeypatch.setattr("optuna_dashboard.run_server", lambda *a, **k: served.update(k))
+    monkeypatch.setattr("study.results.server.serve", _fake_server(served))
     result = run_cli("dashboard", "--storage", "sqlite:///dash.db")
     assert served["host"] == "127.0.0.1" and served["port"] == 8080
     assert "no login" not in result.output

@@ -74,7 +74,7 @@ def test_export_then_predict_matches_the_model_in_memory(run_cli, tiny_dataset, 
 def test_export_of_a_trial_without_checkpoint_says_so(run_cli, tiny_dataset):
     result = run_cli("export", "--out", "x.safetensors", "--storage", STORAGE)
     assert result.exit_code == 1
-    assert "no study named 'catdog'" in result.output
+    assert "Error: no study database at study.db" in result.output  # and none was made
 
 
 def test_predict_refuses_a_file_that_is_not_a_model(run_cli, tmp_path):
