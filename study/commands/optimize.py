@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import shlex
 
 import click
 from click.core import ParameterSource
@@ -10,7 +11,10 @@ from click.core import ParameterSource
 from catdog.config import PRECISIONS
 from study.commands.options import data_option, device_option, storage_options
 from study.settings import (
+    DEFAULT_ARTIFACT_DIR,
     DEFAULT_MAX_EPOCHS,
+    DEFAULT_STORAGE,
+    DEFAULT_STUDY_NAME,
     DEFAULT_TRIALS,
     GRACE_PER_HEARTBEAT,
     GRACE_PERIOD_S,
@@ -160,10 +164,12 @@ def optimize(**options) -> None:
         try:
             from study.results.summary import describe_best
             from study.run.runner import run_optimize
+            from study.store.storage import redacted_url
 
             study = run_optimize(settings, stops)
-            _say([f"\nstudy {study.study_name!r} in {settings.storage}: {_counts(study)}"])
-            _say([describe_best(study), *_next_steps(settings)])
+            where = redacted_url(settings.storage)
+            _say([f"\nstudy {study.study_name!r} in {where}: {_counts(study)}"])
+            _say([describe_best(study), *_next_steps(settings, where)])
         except Stopped as stopped:
             _say([f"\n{stopped.message}"], err=True)
             raise SystemExit(stopped.exit_code) from None
@@ -190,10 +196,21 @@ def _counts(study) -> str:
     return f"{len(states)} trials ({counts})"
 
 
-def _next_steps(settings: OptimizeSettings) -> list[str]:
+def _next_steps(settings: OptimizeSettings, where: str) -> list[str]:
+    """What to do next, with the options that find this study again (a password shown as ***:
+    type it, or set CATDOG_STORAGE)."""
+    options = ""
+    for option, value, default in (
+        ("--storage", where, DEFAULT_STORAGE),
+        ("--study-name", settings.study_name, DEFAULT_STUDY_NAME),
+        ("--artifact-dir", settings.artifact_dir, DEFAULT_ARTIFACT_DIR),
+    ):
+        if value != default:
+            options += f" {option} {shlex.quote(str(value))}"
     return [
-        "browse it: catdog-study dashboard    export the best model: "
-        "catdog-study export --out best.safetensors"
+        f"browse it: catdog-study dashboard{options}",
+        f"plots and a summary: catdog-study report{options}",
+        f"export the best model: catdog-study export{options} --out best.safetensors",
     ]
 
 

@@ -25,12 +25,14 @@ def report(out: Path, storage: str, study_name: str, artifact_dir: str) -> None:
     from study.attrs import STUDY_DATA_ATTR
     from study.results.plots import write_report
     from study.results.summary import study_is_synthetic, trial_table
+    from study.store.storage import redacted_url
     from study.store.studies import load_existing_study
 
     study = load_existing_study(storage, study_name)
     trials = study.get_trials(deepcopy=False)
     data = study.user_attrs.get(STUDY_DATA_ATTR, "unknown data")
-    click.echo(f"study {study_name!r} in {storage}: {len(trials)} trials on {data}")
+    where = redacted_url(storage)
+    click.echo(f"study {study_name!r} in {where}: {len(trials)} trials on {data}")
     if study_is_synthetic(study):
         click.echo("these figures are on SYNTHETIC shapes, not cats and dogs")
     click.echo(trial_table(trials).as_text())
