@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,24 +65,37 @@ def fingerprint(files: list[ImageFile], skipped: list[SkippedFile], image_size: 
     return digest.hexdigest()
 
 
+DecodeProgress = Callable[[int, int], None]  # (images decoded so far, images to decode)
+
+
 def read_split(
-    split_dir: Path, image_size: int, cache_dir: Path | None, *, warn: bool = True
+    split_dir: Path,
+    image_size: int,
+    cache_dir: Path | None,
+    *,
+    warn: bool = True,
+    on_decoded: DecodeProgress | None = None,
 ) -> ImageSet:
     """The decoded split and every file left out with the reason.
 
     Read from the cache when its fingerprint matches, else decoded and cached. `data check` and
     training both read a split through here, so they never disagree on which files are used.
     warn: warn about each skipped file by name (training); `data check` lists them itself.
+    on_decoded: told how far decoding has got, when the split is decoded rather than read back.
     """
     listing = list_split(split_dir)
-    image_set = _cached_or_decoded(split_dir, listing, image_size, cache_dir)
+    image_set = _cached_or_decoded(split_dir, listing, image_size, cache_dir, on_decoded)
     if warn:
         warn_skipped(image_set.skipped)
     return replace(image_set, ignored=listing.ignored)
 
 
 def _cached_or_decoded(
-    split_dir: Path, listing: SplitListing, image_size: int, cache_dir: Path | None
+    split_dir: Path,
+    listing: SplitListing,
+    image_size: int,
+    cache_dir: Path | None,
+    on_decoded: DecodeProgress | None,
 ) -> ImageSet:
     cache_file = None
     if cache_dir is not None:
@@ -90,7 +104,7 @@ def _cached_or_decoded(
             image_set = _read_cache(cache_file)
             if image_set is not None:
                 return image_set
-    image_set = _decode_all(listing.files, listing.skipped, image_size)
+    image_set = _decode_all(listing.files, listing.skipped, image_size, on_decoded)
     if cache_file is not None:
         _write_cache(cache_file, image_set)
         # Caches of earlier versions of this split at this size can never match again.
@@ -115,7 +129,15 @@ def _cache_file(split_dir: Path, listing: SplitListing, image_size: int, cache_d
     return Path(cache_dir) / f"{split_dir.name}-{image_size}px-{key[:20]}.safetensors"
 
 
-def _decode_all(files: list[ImageFile], skipped: list[SkippedFile], image_size: int) -> ImageSet:
+DECODED_EVERY = 256  # images between two on_decoded calls
+
+
+def _decode_all(
+    files: list[ImageFile],
+    skipped: list[SkippedFile],
+    image_size: int,
+    on_decoded: DecodeProgress | None = None,
+) -> ImageSet:
     def decode(file: ImageFile) -> np.ndarray | str:
         try:
             return decode_image(file.path, image_size)
@@ -123,8 +145,14 @@ def _decode_all(files: list[ImageFile], skipped: list[SkippedFile], image_size: 
             return str(error)
 
     # Pillow releases the GIL while decoding and resizing, so threads use every core.
+    decoded: list[np.ndarray | str] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        decoded = list(pool.map(decode, files))
+        for pixels in pool.map(decode, files):
+            decoded.append(pixels)
+            if on_decoded is not None and (
+                len(decoded) % DECODED_EVERY == 0 or len(decoded) == len(files)
+            ):
+                on_decoded(len(decoded), len(files))
     images = torch.empty((len(files), 3, image_size, image_size), dtype=torch.uint8)
     labels, paths, skipped = [], [], list(skipped)
     for file, pixels in zip(files, decoded, strict=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from catdog.cache import ImageSet, read_split
+from catdog.cache import DecodeProgress, ImageSet, read_split
 from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError
 
 
@@ -42,13 +42,21 @@ class DatasetScan:
             )
 
 
-def read_dataset(dataset_root: Path, image_size: int, cache_dir: Path | None) -> DatasetScan:
+def read_dataset(
+    dataset_root: Path,
+    image_size: int,
+    cache_dir: Path | None,
+    on_decoded: DecodeProgress | None = None,
+) -> DatasetScan:
     """Both splits of `dataset_root` (see find_dataset_root) decoded at `image_size` px.
 
     Skipped files are listed in the scan, not warned about: the caller says what they mean.
+    on_decoded: told how far the decoding of each split has got (see read_split).
     """
     splits = {
-        split: read_split(dataset_root / split, image_size, cache_dir, warn=False)
+        split: read_split(
+            dataset_root / split, image_size, cache_dir, warn=False, on_decoded=on_decoded
+        )
         for split in SPLITS
     }
     return DatasetScan(dataset_root, splits)

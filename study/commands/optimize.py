@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import shlex
+import sys
 
 import click
 from click.core import ParameterSource
@@ -149,8 +150,22 @@ from study.settings import (
     help="The study (in the same --storage) holding the --enqueue-trial trials. "
     "Default: this study.",
 )
+@click.option(
+    "--quiet",
+    "-q",
+    "verbosity",
+    flag_value=-1,
+    help="Print only the end of the run (best trial, next steps) and errors.",
+)
+@click.option(
+    "--verbose",
+    "-v",
+    "verbosity",
+    flag_value=1,
+    help="Also print every setting of each trial and Optuna's own log lines.",
+)
 @storage_options
-def optimize(**options) -> None:
+def optimize(verbosity: int | None, **options) -> None:
     """Search the training settings (by default the report's four) for the lowest test loss.
 
     Running the same command again continues the same study.
@@ -160,19 +175,37 @@ def optimize(**options) -> None:
     from study.run.signals import Stopped, StopSignals
 
     settings = _settings(options)
+    display = _display(settings.trials, verbosity or 0)
     with StopSignals() as stops:
         try:
             from study.results.summary import describe_best
+            from study.run.progress import Progress
             from study.run.runner import run_optimize
             from study.store.storage import redacted_url
 
-            study = run_optimize(settings, stops)
+            progress = Progress(stops=stops, display=display, verbose=verbosity == 1)
+            study = run_optimize(settings, stops, progress)
+            display.close()
             where = redacted_url(settings.storage)
             _say([f"\nstudy {study.study_name!r} in {where}: {_counts(study)}"])
             _say([describe_best(study), *_next_steps(settings, where)])
         except Stopped as stopped:
             _say([f"\n{stopped.message}"], err=True)
             raise SystemExit(stopped.exit_code) from None
+        finally:
+            display.close()
+
+
+def _display(trials: int, verbosity: int):
+    """A live bar on a terminal, plain lines with progress lines elsewhere (a pipe, a log
+    file, CI), only the run's end with --quiet."""
+    from study.run.display import LiveDisplay, PlainDisplay
+
+    if verbosity < 0:
+        return PlainDisplay(trials, lines=False)
+    if sys.stdout.isatty():
+        return LiveDisplay(trials)
+    return PlainDisplay(trials)
 
 
 def _settings(options: dict) -> OptimizeSettings:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from catdog.cache import is_cached, warn_skipped
+from catdog.cache import DecodeProgress, is_cached, warn_skipped
 from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError, find_dataset_root
 from catdog.scan import DatasetScan, read_dataset
 from catdog.train import DeviceImages
@@ -39,11 +39,12 @@ class DeviceSplits:
         return self.test if self.val is None else self.val
 
 
-def read_data(source: DataSource) -> DatasetScan:
+def read_data(source: DataSource, on_decoded: DecodeProgress | None = None) -> DatasetScan:
     """Both splits decoded (or read from the cache) at the source's size, with every file left
-    out and why: what `data check` shows and training loads."""
+    out and why: what `data check` shows and training loads. on_decoded: how far decoding has
+    got, for a set that is not in the cache yet."""
     dataset_root = find_dataset_root(source.root)
-    return read_dataset(dataset_root, source.image_size, cache_dir_for(dataset_root))
+    return read_dataset(dataset_root, source.image_size, cache_dir_for(dataset_root), on_decoded)
 
 
 def check_data(
@@ -52,6 +53,7 @@ def check_data(
     val_fraction: float = 0.0,
     seed: int = 0,
     echo: Callable[[str], None] = print,
+    on_decoded: DecodeProgress | None = None,
 ) -> None:
     """Read both splits once before a run changes anything.
 
@@ -66,7 +68,7 @@ def check_data(
         echo(
             f"decoding {dataset_root} at {size} px once for all workers and runs, into {cache_dir}"
         )
-    scan = read_data(source)
+    scan = read_data(source, on_decoded)
     scan.require_every_class()
     if val_fraction > 0:
         validation_split(scan.splits[SPLITS[0]].labels, val_fraction, seed)

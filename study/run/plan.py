@@ -35,6 +35,7 @@ class RunPlan:
     first_worker: int  # the study's ordinal of worker 0; worker i seeds its sampler from +i
     timeout: float | None = None  # seconds, per worker: no new trial starts after it
     compile: bool = False  # torch.compile the model, once per worker process
+    verbose: bool = False  # print every setting of each trial
 
     @property
     def shares(self) -> list[int]:

@@ -27,9 +27,9 @@ def run_optimize(
     plan, study = set_up_run(settings, progress)
     stops.check()
     if plan.jobs == 1:
-        run_worker(plan, 0, stops, study)
+        run_worker(plan, 0, stops, progress.display, study)
     else:
-        run_workers(plan)
+        run_workers(plan, progress)
     # A worker of another run may have died meanwhile; say what is left RUNNING, and when a
     # trial whose worker is silent will be taken over.
     take_over_dead_trials(study, plan.grace_period, progress.echo)

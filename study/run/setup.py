@@ -54,7 +54,13 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     url = parse_storage_url(settings.storage)
     check_artifact_dir(settings.artifact_dir)
     source = resolve_data(settings.data, settings.image_size, progress.echo)
-    check_data(source, val_fraction=settings.val_fraction, seed=settings.seed, echo=progress.echo)
+    check_data(
+        source,
+        val_fraction=settings.val_fraction,
+        seed=settings.seed,
+        echo=progress.echo,
+        on_decoded=progress.decoding,
+    )
     storage = open_storage(
         settings.storage, heartbeat_interval=settings.heartbeat, grace_period=grace_period
     )
@@ -114,6 +120,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         first_worker=first_worker,
         timeout=settings.timeout,
         compile=settings.compile,
+        verbose=progress.verbose,
     )
     return plan, study
 

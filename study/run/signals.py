@@ -21,7 +21,9 @@ import threading
 from types import FrameType, TracebackType
 from typing import NoReturn
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# SIGPIPE too: Python ignores it (a write to a closed pipe raises EPIPE instead), and a
+# command whose output closed sends it to itself and to its workers.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
 
 # What stopped the run, as the command's last line and each stopped trial's reason begin.
 CAUSES = {
@@ -110,6 +112,8 @@ class StopSignals:
             raise self.stopped
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGPIPE:
+            silence_stdout()  # nothing written from here on may fail again
         if self.stopped is not None and not self._swallowed:
             return  # one stop is enough: let the trial be marked and queued again
         self._swallowed = False

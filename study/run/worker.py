@@ -11,14 +11,17 @@ to each worker process, and a worker whose command ended without a word stops by
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
 import warnings
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
+from typing import Any
 
 import optuna
 import torch
@@ -29,10 +32,11 @@ from catdog.errors import USER_ERRORS, CatdogError
 from study.data.splits import DeviceSplits, load_splits
 from study.optuna_private import quiet_failed_trial_logs
 from study.results.dashboard import StudyNoteRefresher, TrialCurvesPublisher
+from study.run.display import Display, QueueDisplay, replay
 from study.run.objective import Objective, TrialFailed
 from study.run.plan import RunPlan
 from study.run.progress import Progress
-from study.run.signals import STOP_SIGNALS, Stopped, StopSignals
+from study.run.signals import STOP_SIGNALS, Stopped, StopSignals, silence_stdout
 from study.run.study import make_pruner, make_sampler, worker_seed
 from study.run.takeover import take_over_dead_trials
 from study.store.artifacts import open_artifact_store
@@ -48,15 +52,20 @@ class WorkersFailed(CatdogError, RuntimeError):
 
 
 def run_worker(
-    plan: RunPlan, worker: int, stops: StopSignals, study: optuna.Study | None = None
+    plan: RunPlan,
+    worker: int,
+    stops: StopSignals,
+    display: Display,
+    study: optuna.Study | None = None,
 ) -> None:
-    """Run worker `worker`'s share of the plan's trials.
+    """Run worker `worker`'s share of the plan's trials, reporting to `display`.
 
     study: the study as set up in this process (`--jobs 1`); None in a worker process, which
     opens the storage and loads the study once.
     """
-    progress = Progress(f"[worker {worker}] " if plan.jobs > 1 else "", stops=stops)
-    _quiet_optuna()
+    prefix = f"[worker {worker}] " if plan.jobs > 1 else ""
+    progress = Progress(prefix, stops=stops, display=display, verbose=plan.verbose)
+    _quiet_optuna(plan.verbose)
     if plan.jobs > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.jobs))
     configure(plan.device)
@@ -127,6 +136,7 @@ def _run_trials(
                 f"trial {taken} was taken over by another worker (no heartbeat from this one "
                 f"for {plan.grace_period} s): going on with the next trial"
             )
+            progress.trial_lost(taken)
             ended.append(taken)
 
 
@@ -140,8 +150,9 @@ def _taken_over(study: optuna.Study, number: int | None, error: Exception) -> bo
     return refused and trial is not None and trial.state.is_finished()
 
 
-def _quiet_optuna() -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say it better
+def _quiet_optuna(verbose: bool) -> None:
+    # Our own lines say it better, unless --verbose asks for Optuna's too.
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     quiet_failed_trial_logs()  # Progress prints each failed trial's reason
 
 
@@ -166,15 +177,16 @@ def _load_study(plan: RunPlan, worker: int) -> optuna.Study:
     )
 
 
-def run_workers(plan: RunPlan) -> None:
-    """Start one process per share of the plan's trials and wait for all of them.
+def run_workers(plan: RunPlan, progress: Progress) -> None:
+    """Start one process per share of the plan's trials and wait for all of them; what they
+    report comes here through a queue and goes to `progress`'s display.
 
     Raises Stopped when this command is told to stop (after every worker has stopped and
     queued its trial again) or when a worker was; WorkersFailed when a worker hit an error.
     """
     context = multiprocessing.get_context("spawn")  # no forked CUDA or SQLite state
-    stop_event, stop_signal = context.Event(), context.Value("i", 0)
-    args = (stop_event, stop_signal, os.getpid())
+    stop_event, stop_signal, reports = context.Event(), context.Value("i", 0), context.Queue()
+    args = (stop_event, stop_signal, os.getpid(), reports)
     processes = [
         context.Process(target=_worker_process, args=(plan, i, *args), name=f"worker {i}")
         for i in range(len(plan.shares))
@@ -188,9 +200,12 @@ def run_workers(plan: RunPlan) -> None:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+    shown = threading.Thread(target=_show_reports, args=(reports, progress, processes))
+    shown.start()
     try:
         for process in processes:
             process.join()
+        shown.join()
     except Stopped as stopped:
         stop_signal.value = stopped.signum
         stop_event.set()
@@ -199,9 +214,31 @@ def run_workers(plan: RunPlan) -> None:
                 os.kill(process.pid, stopped.signum)
         for process in processes:
             process.join()
+        shown.join()
         stopped.workers = True
         raise
     _raise_for(processes)
+
+
+def _show_reports(reports: Any, progress: Progress, processes: list) -> None:
+    """Replay what the workers report on this command's display, until they have all ended.
+
+    An output that was closed stops the run (SIGPIPE is one of the stop signals): the main
+    thread then stops every worker."""
+    while True:
+        try:
+            event = reports.get(timeout=0.2)
+        except queue.Empty:
+            if not any(process.is_alive() for process in processes):
+                return
+            continue
+        try:
+            replay(event, progress.display)
+        except OSError as error:
+            if error.errno not in (errno.EPIPE, errno.EIO):
+                raise
+            silence_stdout()
+            os.kill(os.getpid(), signal.SIGPIPE)
 
 
 def _raise_for(processes: list[multiprocessing.Process]) -> None:
@@ -219,7 +256,12 @@ def _raise_for(processes: list[multiprocessing.Process]) -> None:
 
 
 def _worker_process(
-    plan: RunPlan, worker: int, stop_event: Event, stop_signal: Synchronized, parent: int
+    plan: RunPlan,
+    worker: int,
+    stop_event: Event,
+    stop_signal: Synchronized,
+    parent: int,
+    reports: Any,
 ) -> None:
     """A `--jobs` worker process: a user's error is one line, a stop exits 128 + signal."""
     warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
@@ -228,7 +270,7 @@ def _worker_process(
             target=_watch, args=(stops, stop_event, stop_signal, parent), daemon=True
         ).start()
         try:
-            run_worker(plan, worker, stops)
+            run_worker(plan, worker, stops, QueueDisplay(reports))
         except Stopped as stopped:
             raise SystemExit(stopped.exit_code) from None
         except KeyboardInterrupt:
