@@ -26,6 +26,8 @@ from catdog.model import CLASS_NAMES, CatDogCNN
 
 MODEL_FORMAT = "catdog-model"
 MODEL_FORMAT_VERSION = 1
+# What reading a file that is not (or no longer) a safetensors file raises.
+_UNREADABLE = (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError)
 
 
 class ModelFileError(CatdogError, ValueError):
@@ -95,13 +97,21 @@ def read_checksum(path: Path) -> str | None:
         return None
 
 
+def read_model_info(path: Path) -> dict[str, Any]:
+    """The `catdog` header entry of a model file, without reading or checking its weights."""
+    path = _existing(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            return _header(path, handle)
+    except _UNREADABLE as error:
+        raise ModelFileError(f"{path}: not a readable safetensors model file ({error})") from None
+
+
 def load_model_file(
     path: Path, *, expected_sha256: str | None = None, device: str | torch.device = "cpu"
 ) -> ModelFile:
     """Rebuild the model from a model file; refuses files that fail any check."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+    path = _existing(path)
     if expected_sha256 is not None and sha256_of(path) != expected_sha256:
         raise ModelFileError(
             f"{path}: SHA-256 does not match the one recorded when it was written "
@@ -109,16 +119,9 @@ def load_model_file(
         )
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
-            info = json.loads((handle.metadata() or {}).get("catdog", "null"))
-            if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
-                raise ModelFileError(f"{path}: not a catdog model file")
-            if info.get("format_version") != MODEL_FORMAT_VERSION:
-                raise ModelFileError(
-                    f"{path}: model file format version {info.get('format_version')} is not "
-                    f"supported (this version reads {MODEL_FORMAT_VERSION})"
-                )
+            info = _header(path, handle)
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except _UNREADABLE as error:
         raise ModelFileError(f"{path}: not a readable safetensors model file ({error})") from None
     if tensors_sha256(tensors) != info.get("tensors_sha256"):
         raise ModelFileError(
@@ -131,3 +134,23 @@ def load_model_file(
     except RuntimeError:
         raise ModelFileError(f"{path}: weights do not fit the network they describe") from None
     return ModelFile(model.to(device).eval(), info)
+
+
+def _existing(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    return path
+
+
+def _header(path: Path, handle) -> dict[str, Any]:
+    """The `catdog` entry of an open safetensors file, refused unless this format reads it."""
+    info = json.loads((handle.metadata() or {}).get("catdog", "null"))
+    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{path}: not a catdog model file")
+    if info.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model file format version {info.get('format_version')} is not "
+            f"supported (this version reads {MODEL_FORMAT_VERSION})"
+        )
+    return info

@@ -22,8 +22,9 @@ COMMANDS = {
     "data": "study.commands.data:data",
     "export": "study.commands.export:export",
     "optimize": "study.commands.optimize:optimize",
-    "predict": "study.commands.export:predict",
+    "predict": "study.commands.predict:predict",
     "report": "study.commands.report:report",
+    "show": "study.commands.show:show",
     "space": "study.commands.space:space",
 }
 

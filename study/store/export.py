@@ -40,8 +40,16 @@ def export_checkpoint(
     artifact_store: optuna.artifacts.FileSystemArtifactStore,
     out: Path,
     trial_number: int | None = None,
+    *,
+    overwrite: bool = False,
 ) -> tuple[FrozenTrial, ModelFile]:
-    """Write the chosen trial's model file to `out` after checking its SHA-256 and contents."""
+    """Write the chosen trial's model file to `out` after checking its SHA-256 and contents.
+
+    An existing `out` is refused unless `overwrite`.
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists: give --force to replace it")
     trial = choose_trial(study, trial_number)
     artifact_id = trial.user_attrs.get(CHECKPOINT_ATTR)
     if artifact_id is None:
@@ -69,7 +77,6 @@ def export_checkpoint(
         model_file = load_model_file(
             downloaded, expected_sha256=trial.user_attrs.get(CHECKPOINT_SHA_ATTR)
         )
-        out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(out) as temporary:
             shutil.copyfile(downloaded, temporary)

@@ -136,8 +136,11 @@ def test_export_names_a_missing_artifact_folder_and_creates_it_not(run_cli, in_t
     assert _everything(in_tmp) == ["study.db"]
 
 
-def test_predict_without_a_model_file_creates_nothing(run_cli, in_tmp):
-    result = run_cli("predict", "model.safetensors", "photo.jpg")
+@pytest.mark.parametrize(
+    "args", [["predict", "model.safetensors", "photo.jpg"], ["show", "model.safetensors"]]
+)
+def test_predict_and_show_without_a_model_file_create_nothing(run_cli, in_tmp, args):
+    result = run_cli(*args)
     assert _one_error_line(result) == "Error: model.safetensors: no such model file"
     assert _everything(in_tmp) == []
 

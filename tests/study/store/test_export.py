@@ -1,17 +1,21 @@
 import re
+from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import torch
 
 import study.run.objective as objective_module
 from catdog.images import decode_image
-from catdog.modelfile import load_model_file
+from catdog.modelfile import load_model_file, read_checksum, sha256_of
 from catdog.train import predict_probabilities
+from study.attrs import CHECKPOINT_ATTR
 
 from ..helpers import fast_study_args
 
 STORAGE = "sqlite:///study.db"
+CHECKSUM = "best.safetensors.sha256"
 
 
 @pytest.fixture
@@ -49,7 +53,11 @@ def test_export_then_predict_matches_the_model_in_memory(run_cli, tiny_dataset, 
 
     exported = run_cli("export", "--out", "best.safetensors", "--storage", STORAGE)
     assert exported.exit_code == 0, exported.output
-    assert f"exported trial {best}" in exported.output
+    assert f"exported trial {best}" in exported.stdout
+    assert exported.stderr.splitlines() == [
+        f"warning: best.safetensors learned SYNTHETIC shapes from {tiny_dataset}, 64 px, not "
+        "cats and dogs: its answers on photos mean nothing"
+    ]
     model_file = load_model_file("best.safetensors")
     assert model_file.info["trial"] == best and model_file.info["class_names"] == ["cat", "dog"]
     assert model_file.info["params"]["optimizer"] in ("sgd", "adam")
@@ -57,7 +65,8 @@ def test_export_then_predict_matches_the_model_in_memory(run_cli, tiny_dataset, 
     images = sorted((tiny_dataset / "test_set").rglob("*.jpg"))[::5]
     predicted = run_cli("predict", "best.safetensors", *images)
     assert predicted.exit_code == 0, predicted.output
-    lines = predicted.output.strip().splitlines()
+    assert predicted.stderr.startswith("warning: best.safetensors learned SYNTHETIC shapes")
+    lines = predicted.stdout.strip().splitlines()
     assert len(lines) == len(images)
 
     in_memory = trained_models[best]
@@ -69,6 +78,30 @@ def test_export_then_predict_matches_the_model_in_memory(run_cli, tiny_dataset, 
         assert line.startswith(f"{path}: ")
         assert name == ("cat", "dog")[label]
         assert float(probability) == pytest.approx(float(probabilities[label]), abs=1e-4)
+
+    # What show reads from the exported file's header, and the checksum export wrote.
+    shown = run_cli("show", "best.safetensors")
+    assert shown.exit_code == 0, shown.output
+    accuracy = model_file.info["metrics"]["test_accuracy"]
+    assert f"test set    accuracy {100 * accuracy:.1f} %" in shown.stdout
+    assert f"trained     trial {best} of study 'catdog'" in shown.stdout
+    assert "check       matches best.safetensors.sha256" in shown.stdout
+
+    # Exporting again over the file is refused without --force, and leaves both files alone.
+    before = {name: Path(name).read_bytes() for name in ("best.safetensors", CHECKSUM)}
+    other = 1 - best
+    again = run_cli("export", "--out", "best.safetensors", "--trial", other, "--storage", STORAGE)
+    assert again.exit_code == 1
+    assert again.output.splitlines()[-1] == (
+        "Error: best.safetensors already exists: give --force to replace it"
+    )
+    assert {name: Path(name).read_bytes() for name in before} == before
+    forced = run_cli(
+        "export", "--out", "best.safetensors", "--trial", other, "--force", "--storage", STORAGE
+    )
+    assert forced.exit_code == 0, forced.output
+    assert load_model_file("best.safetensors").info["trial"] == other
+    assert read_checksum("best.safetensors") == sha256_of(Path("best.safetensors"))
 
 
 def test_export_of_a_trial_without_checkpoint_says_so(run_cli, tiny_dataset):
@@ -84,3 +117,19 @@ def test_predict_refuses_a_file_that_is_not_a_model(run_cli, tmp_path):
     assert result.exit_code == 1
     assert "not a readable safetensors model file" in result.output
     assert "Traceback" not in result.output
+
+
+def test_export_refuses_to_replace_a_file_without_force(run_cli, in_tmp):
+    def objective(trial):  # finished, with a checkpoint id: export would get as far as copying
+        trial.set_user_attr(CHECKPOINT_ATTR, "0123-abcd")
+        return trial.suggest_float("x", 0, 1)
+
+    optuna.create_study(storage=STORAGE, study_name="catdog").optimize(objective, n_trials=1)
+    Path("mine.safetensors").write_bytes(b"someone's model")
+    result = run_cli("export", "--out", "mine.safetensors", "--storage", STORAGE)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines() == [
+        "Error: mine.safetensors already exists: give --force to replace it"
+    ]
+    assert Path("mine.safetensors").read_bytes() == b"someone's model"
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["mine.safetensors", "study.db"]
