@@ -74,7 +74,8 @@ class Objective:
     artifact_store: optuna.artifacts.FileSystemArtifactStore
     resume_store: ResumeStore
     progress: Progress
-    current_trial: int | None = None  # number of the trial running now, for Ctrl-C handling
+    current_trial: int | None = None  # number of the trial started last
+    interrupted: int | None = None  # the trial a stop ended inside this objective (to requeue)
     trial_ending: TrialEnding | None = None
     compile: bool = False  # torch.compile the model; compiled once per process (see new_state)
     stops: StopSignals | None = None  # checked after every epoch (see StopSignals.check)
@@ -103,6 +104,7 @@ class Objective:
             self.resume_store.discard(trial)
             raise
         except KeyboardInterrupt as stop:
+            self.interrupted = trial.number
             cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
             epochs = len(trial.user_attrs.get(loss_curve_attr(self.splits.eval_split), []))
             reason = f"{cause} after epoch {epochs}; queued again to resume"

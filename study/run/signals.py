@@ -57,7 +57,8 @@ class Stopped(KeyboardInterrupt):
                 f"FAIL and queued again to resume; every finished trial is kept. {again}"
             )
         if self.trial is None:
-            return f"{self.cause} before a trial started: nothing was trained. {again}"
+            kept = "every finished trial is kept"
+            return f"{self.cause} while no trial was running; {kept}. {again}"
         return (
             f"{self.cause}: the running trial is marked FAIL and queued again to resume "
             f"(trial {self.trial}); every finished trial is kept. {again}"

@@ -119,12 +119,14 @@ def _run_trials(
             )
             return
         except KeyboardInterrupt as stop:
-            # Optuna has marked the running trial FAIL (its reason is stored); queue it
-            # again so that the next run resumes it from its last epoch's checkpoint.
-            if objective.current_trial is not None:
-                requeue(study, objective.current_trial)
+            # Optuna has marked the interrupted trial FAIL (its reason is stored); queue it
+            # again so that the next run resumes it from its last epoch's checkpoint. (A stop
+            # between the objective and Optuna's bookkeeping leaves the trial RUNNING: the
+            # next run takes it over, as from a dead worker.)
+            if objective.interrupted is not None:
+                requeue(study, objective.interrupted)
                 if isinstance(stop, Stopped):
-                    stop.trial = objective.current_trial
+                    stop.trial = objective.interrupted
             raise
         except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as error:
             taken = objective.current_trial
