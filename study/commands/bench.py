@@ -1,4 +1,5 @@
-"""`catdog-study bench`: images/s of the classic pipeline, the project epoch, the bare step."""
+"""`catdog-study bench`: images/s of the classic pipeline, the project epoch, the bare step, and
+with --fuse K of K trials trained as one fused network."""
 
 from __future__ import annotations
 
@@ -50,6 +51,14 @@ from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
     help="torch.compile the project's and the bare step's model (compile time is left out).",
 )
 @click.option(
+    "--fuse",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also time K trials trained together as one fused network, reporting their "
+    "aggregate images/s; 0: not timed.",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -64,6 +73,7 @@ def bench(
     batches: int,
     repeats: int,
     compile: bool,
+    fuse: int,
     json_path: Path | None,
 ) -> None:
     """Time the classic pipeline, this project's training epoch and the bare training step.
@@ -72,6 +82,8 @@ def bench(
     project: cached uint8 images on the device, device-side augmentation, chosen precision.
     bare: the same model and precision stepping on the same images, prepared on the device
     beforehand; the limit for the project.
+    fused (--fuse K): K trials of the project's recipe trained and evaluated as one network;
+    its figure is the aggregate (K x images/s), its ratios fused/bare and fused/project.
     Evaluation is timed the same way. Prints images/s and the ratios project/classic and
     project/bare; a benchmark for comparing, not a test.
     """
@@ -92,6 +104,7 @@ def bench(
         repeats=repeats,
         precision=choose_precision(precision, target, image_size),
         compile=compile,
+        fuse=fuse,
     )
     result = run_bench(
         source.root,
