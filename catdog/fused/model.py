@@ -141,7 +141,7 @@ class FusedConv2d(nn.Conv2d):
         self.split = split
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if not self.split:
+        if not self.split or self.groups == 1:
             return super().forward(images)
         # split(), not slicing: its backward joins the K gradients in one cat, where slicing
         # would add each member's gradient into a zero tensor of all K members' size.

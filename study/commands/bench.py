@@ -20,7 +20,7 @@ from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
     type=click.IntRange(min=64),
     default=REAL_IMAGE_SIZE,
     show_default=True,
-    help="Size in px that all three pipelines train at.",
+    help="Size in px that every pipeline trains at.",
 )
 @device_option
 @click.option(
@@ -28,7 +28,8 @@ from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
     type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="Of the project's epoch and the bare step; the classic pipeline is always fp32.",
+    help="Of the project's epoch, the bare step and the fused members; the classic pipeline "
+    "is always fp32.",
 )
 @click.option(
     "--batches",
@@ -48,7 +49,8 @@ from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
 @click.option(
     "--compile",
     is_flag=True,
-    help="torch.compile the project's and the bare step's model (compile time is left out).",
+    help="torch.compile the project's and the bare step's model (compile time is left out; "
+    "the fused members are not compiled).",
 )
 @click.option(
     "--fuse",
