@@ -132,6 +132,8 @@ class FusedTrainer:
         state = new_state(config, self.train_data, seed)
         if resume is not None:
             state.load_state_dict(resume)
+            if len(state.history) >= config.epochs:
+                raise ValueError(f"this run has done all its {config.epochs} epochs already")
         # The optimizer's state is keyed to the model's Parameter objects: they stay its, and
         # become views into the fused network (_layout). The state's model becomes a copy that
         # owns its tensors, so that what a caller saves or evaluates is this member's alone.
@@ -167,6 +169,7 @@ class FusedTrainer:
         A member whose callback raises an Exception (pruning) or whose loss is not finite ends
         there, and its slot is freed; the others go on. A BaseException such as
         KeyboardInterrupt stops the whole call: every member's state then holds the epoch.
+        Each member's metrics.seconds is the wall time of the whole fused epoch.
         """
         members = self._active()
         started = time.perf_counter()

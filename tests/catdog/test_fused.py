@@ -5,7 +5,6 @@ the comparisons here hold to the last bit on the machines tried; the tolerances 
 for the order in which the per-epoch loss sums add up.
 """
 
-import math
 from pathlib import Path
 
 import pytest
@@ -223,4 +222,8 @@ def test_members_share_the_batch_size_and_a_slot_holds_one(splits):
     assert not state.history and trainer.free_slots == [0, 1]
     with pytest.raises(ValueError, match="no member"):
         trainer.run_epoch()
-    assert math.isfinite(trainer.slots)
+    assert trainer.slots == 2
+    done = TrainConfig(epochs=1, batch_size=BATCH, rotation_degrees=0.0, flip=False)
+    finished = train(done, *splits, seed=0)
+    with pytest.raises(ValueError, match="all its 1 epochs"):
+        trainer.start(1, done, 0, resume=finished.state_dict())
