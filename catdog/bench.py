@@ -9,8 +9,11 @@ Three ways to train (and to evaluate) the same network on the same split, on one
   bare     the same model, precision and memory format stepping on one batch already prepared
            on the device: no gathering, no augmentation, no metrics; the model's own compute
            cost and so the limit of the project's figure
+  fused    (with settings.fuse = K) K trials trained as one network (catdog.fused), each with
+           the project epoch's recipe and its own seed; its figure is the aggregate, K x images
+           per second, to compare with one trial's project epoch and bare step
 
-Each pipeline is timed `repeats` times, the three interleaved (in alternating order) so that a
+Each pipeline is timed `repeats` times, all interleaved (in alternating order) so that a
 busy phase of a shared machine slows all of them alike. A figure is the median of its repeats; a
 ratio is the median of the per-repeat ratios. The fastest repeat of each pipeline is reported
 too: on a shared machine other work only ever slows a pass down. Nothing here asserts a speed.
@@ -27,7 +30,7 @@ import torch
 
 from catdog.augment import to_float
 from catdog.bench_result import (
-    PIPELINES,
+    FUSED,
     BenchResult,
     BenchSettings,
     PhaseResult,
@@ -43,6 +46,7 @@ from catdog.classic import (
 )
 from catdog.config import TrainConfig
 from catdog.dataset import SPLITS, find_dataset_root
+from catdog.fused import FusedTrainer
 from catdog.train import (
     DeviceImages,
     autocast,
@@ -65,7 +69,7 @@ def run_bench(
     cache_dir: Path | None,
     echo: Callable[[str], None] = print,
 ) -> BenchResult:
-    """Time the three pipelines on the data set at data_root; see the module docstring."""
+    """Time the pipelines on the data set at data_root; see the module docstring."""
     images = _bench_images(data_root, device, settings, cache_dir)
     passes = BenchPasses(images, device, settings)
     echo(
@@ -74,9 +78,11 @@ def run_bench(
     )
     warmup = _timed(passes.warm_up, device)
     trained = sum(len(labels) for _, labels in passes.train_batches)  # a lone last image is out
-    train_result, eval_result = PhaseResult(trained), PhaseResult(len(images.eval_data))
+    train_result = PhaseResult(trained, fused_members=settings.fuse)
+    eval_result = PhaseResult(len(images.eval_data), fused_members=settings.fuse)
     for repeat in range(settings.repeats):
-        order = PIPELINES if repeat % 2 == 0 else PIPELINES[::-1]
+        pipelines = settings.pipelines
+        order = pipelines if repeat % 2 == 0 else pipelines[::-1]
         for phase, timed in ((train_result, passes.train), (eval_result, passes.eval)):
             for pipeline in order:
                 seconds = _timed(timed, device, pipeline)
@@ -142,6 +148,18 @@ class BenchPasses:
         self.eval_batches = _prepared_batches(
             images.eval_data, eval_batch_size(settings.image_size), precision, training=False
         )
+        self.fused = None
+        if settings.fuse:
+            # K trials of the project's recipe, seeds seed, seed + 1, ...; never compiled.
+            self.fused = FusedTrainer(
+                images.train_data,
+                images.eval_data,
+                slots=settings.fuse,
+                batch_size=self.config.batch_size,
+                precision=precision,
+            )
+            for slot in range(settings.fuse):
+                self.fused.start(slot, self.config, settings.seed + slot)
 
     def train(self, pipeline: str, files: list[str] | None = None) -> None:
         precision = self.settings.precision
@@ -150,6 +168,8 @@ class BenchPasses:
             classic_train(self.classic, self.classic_optimizer, loader, self.device)
         elif pipeline == "project":
             train_epoch(self.state, self.config, self.images.train_data, precision)
+        elif pipeline == FUSED:
+            self.fused.train_epoch()
         else:
             self.state.model.train()
             for images, labels in self.train_batches:
@@ -162,6 +182,8 @@ class BenchPasses:
             classic_evaluate(self.classic, loader, self.device)
         elif pipeline == "project":
             evaluate(self.state.model, self.images.eval_data, precision)
+        elif pipeline == FUSED:
+            self.fused.evaluate(self.images.eval_data)
         else:
             self._bare_eval()
 
@@ -178,6 +200,9 @@ class BenchPasses:
         training_step(self.state, self.config, *self.train_batches[0], self.settings.precision)
         self.eval("project")
         self.eval("bare")
+        if self.fused is not None:
+            self.train(FUSED)
+            self.eval(FUSED)
 
     @torch.inference_mode()
     def _bare_eval(self) -> None:

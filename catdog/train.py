@@ -170,14 +170,19 @@ def train(
             time.perf_counter() - started,
         )
         if not (math.isfinite(train_loss) and math.isfinite(eval_loss)):
-            raise TrainingDiverged(
-                f"loss is not finite in epoch {epoch} (train {train_loss}, eval {eval_loss}); "
-                f"lr {config.lr:g} with {config.optimizer} is probably too high"
-            )
+            raise diverged(config, metrics)
         state.history.append(metrics)
         if on_epoch is not None:
             on_epoch(metrics, state)
     return state
+
+
+def diverged(config: TrainConfig, metrics: EpochMetrics) -> TrainingDiverged:
+    """The error for an epoch whose training or evaluation loss is not finite."""
+    return TrainingDiverged(
+        f"loss is not finite in epoch {metrics.epoch} (train {metrics.train_loss}, "
+        f"eval {metrics.eval_loss}); lr {config.lr:g} with {config.optimizer} is probably too high"
+    )
 
 
 def train_epoch(

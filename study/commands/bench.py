@@ -1,4 +1,5 @@
-"""`catdog-study bench`: images/s of the classic pipeline, the project epoch, the bare step."""
+"""`catdog-study bench`: images/s of the classic pipeline, the project epoch, the bare step, and
+with --fuse K of K trials trained as one fused network."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
     type=click.IntRange(min=64),
     default=REAL_IMAGE_SIZE,
     show_default=True,
-    help="Size in px that all three pipelines train at.",
+    help="Size in px that every pipeline trains at.",
 )
 @device_option
 @click.option(
@@ -27,7 +28,8 @@ from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
     type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="Of the project's epoch and the bare step; the classic pipeline is always fp32.",
+    help="Of the project's epoch, the bare step and the fused members; the classic pipeline "
+    "is always fp32.",
 )
 @click.option(
     "--batches",
@@ -47,7 +49,16 @@ from study.settings import BENCH_BATCHES, BENCH_REPEATS, REAL_IMAGE_SIZE
 @click.option(
     "--compile",
     is_flag=True,
-    help="torch.compile the project's and the bare step's model (compile time is left out).",
+    help="torch.compile the project's and the bare step's model (compile time is left out; "
+    "the fused members are not compiled).",
+)
+@click.option(
+    "--fuse",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also time K trials trained together as one fused network, reporting their "
+    "aggregate images/s; 0: not timed.",
 )
 @click.option(
     "--json",
@@ -64,6 +75,7 @@ def bench(
     batches: int,
     repeats: int,
     compile: bool,
+    fuse: int,
     json_path: Path | None,
 ) -> None:
     """Time the classic pipeline, this project's training epoch and the bare training step.
@@ -72,6 +84,8 @@ def bench(
     project: cached uint8 images on the device, device-side augmentation, chosen precision.
     bare: the same model and precision stepping on the same images, prepared on the device
     beforehand; the limit for the project.
+    fused (--fuse K): K trials of the project's recipe trained and evaluated as one network;
+    its figure is the aggregate (K x images/s), its ratios fused/bare and fused/project.
     Evaluation is timed the same way. Prints images/s and the ratios project/classic and
     project/bare; a benchmark for comparing, not a test.
     """
@@ -92,6 +106,7 @@ def bench(
         repeats=repeats,
         precision=choose_precision(precision, target, image_size),
         compile=compile,
+        fuse=fuse,
     )
     result = run_bench(
         source.root,

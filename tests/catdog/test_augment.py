@@ -1,6 +1,13 @@
 import torch
 
-from catdog.augment import Augmentation, affine_grid, augment, to_float
+from catdog.augment import (
+    Augmentation,
+    AugmentPlan,
+    affine_grid,
+    augment,
+    augment_members,
+    to_float,
+)
 
 
 def _images(batch=8, size=32):
@@ -87,3 +94,25 @@ def test_rotation_samples_whole_pixels_as_torchvision_does():
     out = augment(images, Augmentation(2.0, True, 1.0), torch.Generator().manual_seed(2))
     levels = set((images.float() / 255).unique().tolist()) | {0.0}
     assert set(out.unique().tolist()) <= levels
+
+
+def test_members_augmented_together_get_exactly_their_own_augmentation():
+    # Fused training warps K members' batches at once, each drawing from its own generator:
+    # member k's images must come out as augment() makes them alone, draws and all.
+    settings = [
+        Augmentation(),  # the report's: nearest sampling
+        Augmentation(0.0, False, 1.0),  # none: no draws, an exact identity warp
+        Augmentation(10.0, True, 0.3),  # a crop: bilinear
+        Augmentation(20.0, False, 1.0),
+        Augmentation(5.0, True, 0.6),
+    ]
+    batch = 6
+    images = _images(batch=batch * len(settings))
+    plan = AugmentPlan.build(settings, images.device)
+    generators = [torch.Generator().manual_seed(k) for k in range(len(settings))]
+    together = augment_members(images, plan, generators)
+    for k, setting in enumerate(settings):
+        alone_generator = torch.Generator().manual_seed(k)
+        alone = augment(images[k * batch : (k + 1) * batch], setting, alone_generator)
+        assert torch.equal(together[k * batch : (k + 1) * batch], alone), setting
+        assert torch.equal(generators[k].get_state(), alone_generator.get_state())

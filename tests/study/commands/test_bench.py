@@ -19,11 +19,14 @@ def test_bench_prints_the_ratios_and_writes_them_as_json(run_cli, tiny_dataset, 
         1,
         "--repeats",
         1,
+        "--fuse",
+        2,
         "--json",
         "figures/bench.json",
     )
     assert result.exit_code == 0, result.output
     assert "project/classic" in result.output and "project/bare" in result.output
+    assert "fused/bare" in result.output
     figures = json.loads((in_tmp / "figures" / "bench.json").read_text())
     assert figures["settings"]["image_size"] == 64 and figures["device"] == "cpu"
     assert "SYNTHETIC" in figures["data"]  # a figure from synthetic data says so
@@ -34,7 +37,9 @@ def test_bench_prints_the_ratios_and_writes_them_as_json(run_cli, tiny_dataset, 
             "project_over_classic",
             "project_over_bare",
         }
-        assert set(figures[phase]["images_per_second"]) == {"classic", "project", "bare"}
+        speeds = figures[phase]["images_per_second"]
+        assert set(speeds) == {"classic", "project", "bare", "fused"}
+        assert figures[phase]["fused_members"] == 2
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")

@@ -1,0 +1,204 @@
+"""Measure fused training (issue 13) on a GPU: `bench --fuse K` for K = 1, 2, 4, 8, 16, 32.
+
+Each K is one run of catdog.bench in its own process (so that an out-of-memory K does not end
+the others, and each starts with an empty GPU): the classic pipeline, one trial's project epoch
+and bare step, and K trials trained as one fused network, on the same images, at 256 px in bf16.
+The issue's target: aggregate fused training >= 4x the one-trial bare step (fused_over_bare).
+
+Needs only torch and this repository (catdog never imports optuna), so no wheels to install.
+On the GPU machine, from the project root (OUT: the folder whose files come back):
+
+    python3 tools/fused_check.py --out "$OUT"                 # about 4-6 minutes on an H200
+
+Through the session's `run` tool: command `python3 tools/fused_check.py --out $OUT`, with a
+timeout_s of about 540. Anywhere, to check the script itself (about a minute on 2 cores):
+
+    .venv/bin/python tools/fused_check.py --device cpu --mode dry-run --out /tmp/fused-check
+
+Results: OUT/fused_check.json (rewritten after every K: environment, per-K figures, a summary
+table), OUT/bench-K.json (each run's full figures) and OUT/logs/K.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Plan:
+    members: tuple[int, ...]
+    image_size: int
+    precision: str
+    batches: int  # training batches of 128 per timed pass
+    repeats: int
+    train_per_class: int
+    test_per_class: int
+    seconds_per_run: float  # a K that takes longer is stopped (and reported as such)
+
+
+PLANS = {
+    "full": Plan((1, 2, 4, 8, 16, 32), 256, "bf16", 4, 3, 512, 256, 150),
+    # Checks the script itself on any machine, CPU included.
+    "dry-run": Plan((1, 2), 64, "fp32", 1, 1, 64, 32, 120),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the JSON and logs")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/catdog-fused-check"))
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--mode", choices=sorted(PLANS), default="full")
+    parser.add_argument("--budget", type=float, default=500, help="seconds for all runs")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: a single K
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # run from anywhere, the project not installed
+    plan = PLANS[args.mode]
+    if args.one is not None:
+        bench_one(args, plan, args.one)
+        return
+    deadline = time.monotonic() + args.budget
+    (args.out / "logs").mkdir(parents=True, exist_ok=True)
+    report: dict = {"environment": environment(args.device), "mode": args.mode}
+    report["plan"] = asdict(plan)
+    report["runs"] = {}
+
+    def save() -> None:
+        report["summary"] = summary(report["runs"])
+        (args.out / "fused_check.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    save()
+    started = time.monotonic()
+    write_data(args.work, plan)
+    report["data"] = {
+        "what": "SYNTHETIC shapes (not cats and dogs), small JPEGs",
+        "training_images": 2 * plan.train_per_class,
+        "test_images": 2 * plan.test_per_class,
+        "seconds_to_write": round(time.monotonic() - started, 1),
+    }
+    save()
+    for members in plan.members:
+        allowed = min(plan.seconds_per_run, deadline - time.monotonic())
+        if allowed < 30:
+            report["runs"][str(members)] = {"skipped": "out of the time budget"}
+        else:
+            report["runs"][str(members)] = run_one(args, members, allowed)
+        save()
+    print(json.dumps(report["summary"], indent=2))
+
+
+def write_data(work: Path, plan: Plan) -> Path:
+    from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
+
+    data = work / f"synthetic-{plan.train_per_class}-{plan.test_per_class}"
+    if not data.exists():
+        spec = SyntheticSpec(
+            train_per_class=plan.train_per_class, test_per_class=plan.test_per_class
+        )
+        write_synthetic_dataset(data, spec)
+    return data
+
+
+def run_one(args: argparse.Namespace, members: int, allowed: float) -> dict:
+    """This script with --one K in its own process and session; exit status, time, figures."""
+    log_path = args.out / "logs" / f"{members}.log"
+    command = [sys.executable, __file__, "--one", str(members), "--out", str(args.out)]
+    command += ["--work", str(args.work), "--device", args.device, "--mode", args.mode]
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            status = process.wait(timeout=allowed)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            status = None
+    result: dict = {"seconds": round(time.monotonic() - started, 1), "exit_status": status}
+    if status is None:
+        result["timed_out_after_s"] = round(allowed)
+    figures = args.out / f"bench-{members}.json"
+    if status == 0 and figures.exists():
+        result["figures"] = json.loads(figures.read_text())
+    else:
+        result["log_tail"] = log_path.read_text().splitlines()[-15:]
+    print(f"K={members}: exit {status} after {result['seconds']:.0f} s", flush=True)
+    return result
+
+
+def bench_one(args: argparse.Namespace, plan: Plan, members: int) -> None:
+    from catdog.bench import run_bench
+    from catdog.bench_result import BenchSettings, format_result
+    from catdog.device import configure, resolve_device
+
+    device = resolve_device(args.device)
+    configure(device)
+    settings = BenchSettings(
+        image_size=plan.image_size,
+        batches=plan.batches,
+        repeats=plan.repeats,
+        precision=plan.precision,
+        fuse=members,
+    )
+    data = write_data(args.work, plan)
+    result = run_bench(data, "SYNTHETIC", device, settings, cache_dir=args.work / "cache")
+    print(format_result(result), flush=True)
+    (args.out / f"bench-{members}.json").write_text(json.dumps(result.to_dict(), indent=2))
+
+
+def summary(runs: dict) -> list[dict]:
+    """One row per K: aggregate images/s and the ratios the issue asks for."""
+    rows = []
+    for members, run in runs.items():
+        row: dict = {"K": int(members)}
+        figures = run.get("figures")
+        if figures is None:
+            row["failed"] = run.get("skipped") or f"exit {run.get('exit_status')}"
+        else:
+            train, evaluation = figures["train"], figures["eval"]
+            row |= {
+                "train_fused_img_s": train["images_per_second"]["fused"],
+                "train_bare_img_s": train["images_per_second"]["bare"],
+                "train_project_img_s": train["images_per_second"]["project"],
+                "train_fused_over_bare": train["fused_over_bare"],
+                "train_fused_over_project": train["fused_over_project"],
+                "eval_fused_img_s": evaluation["images_per_second"]["fused"],
+                "eval_fused_over_project": evaluation["fused_over_project"],
+                "target_train_fused_over_bare_4x": train["fused_over_bare"] >= 4,
+            }
+        rows.append(row)
+    return rows
+
+
+def environment(device: str) -> dict:
+    cuda = device.startswith("cuda") and torch.cuda.is_available()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+    }
+
+
+if __name__ == "__main__":
+    main()
