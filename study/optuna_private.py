@@ -6,6 +6,7 @@ has one file to check (pinned: optuna >=5.0,<6 and optuna-dashboard 0.21).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,11 @@ def _as_datetime(value: Any):
     if isinstance(value, datetime.datetime):
         return value.replace(tzinfo=None)
     return datetime.datetime.fromisoformat(str(value)).replace(tzinfo=None)
+
+
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractContextManager:
+    """Optuna's heartbeat thread for a trial trained outside study.optimize (ask and tell, as
+    fused trials are): Optuna starts one only inside study.optimize, and its helper is private."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, study._storage)

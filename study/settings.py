@@ -64,6 +64,7 @@ class OptimizeSettings:
     timeout: float | None = None  # seconds, per worker
     jobs: int = 1
     compile: bool = False  # torch.compile the model, once per worker process
+    fuse: str = "auto"  # trials a worker trains at once: "auto" or a count (see study.run.fused)
     seed_configs: bool = True  # queue the report's four runs first
     enqueue_trial: tuple[int, ...] = ()  # re-run these trials' configs and seeds first
     enqueue_from: str | None = None  # the study holding them; None: this study

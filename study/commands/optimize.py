@@ -115,6 +115,16 @@ from study.settings import (
     "trial. Check with `bench --compile` first: on a 2-core CPU it slowed training down.",
 )
 @click.option(
+    "--fuse",
+    default="auto",
+    show_default=True,
+    metavar="K|auto",
+    callback=lambda context, parameter, value: _fuse(value),
+    help="Trials one worker trains at once, as one fused network (K convolutions as one grouped "
+    "convolution; each trial exactly as alone). auto: measured at start on a GPU with --jobs 1, "
+    "1 on a CPU, where fusing gains nothing.",
+)
+@click.option(
     "--seed-configs/--no-seed-configs",
     default=True,
     show_default=True,
@@ -206,6 +216,12 @@ def _display(trials: int, verbosity: int):
     if sys.stdout.isatty():
         return LiveDisplay(trials)
     return PlainDisplay(trials)
+
+
+def _fuse(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise click.BadParameter(f"{value!r} is neither auto nor a whole number of at least 1")
 
 
 def _settings(options: dict) -> OptimizeSettings:

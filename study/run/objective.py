@@ -87,8 +87,8 @@ class Objective:
         self.current_trial = trial.number
         config: TrainConfig | None = None
         try:
-            config, seed = self._start(trial)
-            resume = self._resume_point(trial, config, seed)
+            config, seed = self.start(trial)
+            resume = self.resume_point(trial, config, seed)
             state = train(
                 config,
                 self.splits.train,
@@ -99,7 +99,7 @@ class Objective:
                 resume=resume.state if resume else None,
                 compile=self.compile,
             )
-            self._finish(trial, state, seed)
+            self.finish(trial, state, seed)
         except optuna.TrialPruned:
             self.resume_store.discard(trial)
             raise
@@ -116,22 +116,22 @@ class Objective:
         except (TrainingDiverged, torch.OutOfMemoryError, OSError) as error:
             reason = failure_reason(error, config)
             if reason is None:
-                _store_error(trial, error)
+                store_error(trial, error)
                 raise
-            self._fail(trial, reason)
+            self.fail(trial, reason)
         except Exception as error:  # a bug: the run ends with its traceback, the trial says so
-            _store_error(trial, error)
+            store_error(trial, error)
             raise
         self.resume_store.discard(trial)
         self.ending(trial, "complete")
         return state.history[-1].eval_loss
 
-    def _start(self, trial: optuna.Trial) -> tuple[TrainConfig, int]:
+    def start(self, trial: optuna.Trial) -> tuple[TrainConfig, int]:
         """The trial's config and seed, stored on it with what it runs on."""
         try:
             config = to_config(self.space.suggest(trial))
         except ValueError as error:  # a space file whose values clash, e.g. nesterov at momentum 0
-            self._fail(trial, f"the space gave an invalid configuration: {error}")
+            self.fail(trial, f"the space gave an invalid configuration: {error}")
         seed = trial.user_attrs.get(SEED_ATTR, self.seed + trial.number)
         device = self.splits.train.images.device
         for key, value in {
@@ -148,7 +148,7 @@ class Objective:
         self.progress.trial_started(trial.number, config)
         return config, seed
 
-    def _resume_point(
+    def resume_point(
         self, trial: optuna.Trial, config: TrainConfig, seed: int
     ) -> ResumePoint | None:
         """The checkpoint a retried trial continues from, or None to start at epoch 1."""
@@ -172,7 +172,7 @@ class Objective:
             trial.report(metrics["eval_loss"], metrics["epoch"])
         return point
 
-    def _finish(self, trial: optuna.Trial, state: TrainState, seed: int) -> None:
+    def finish(self, trial: optuna.Trial, state: TrainState, seed: int) -> None:
         """Score the test set where it was held back, then keep the model as an artifact."""
         split, last = self.splits.eval_split, state.history[-1]
         figures = {loss_attr(split): last.eval_loss, accuracy_attr(split): last.eval_accuracy}
@@ -188,7 +188,8 @@ class Objective:
         if self.trial_ending is not None:
             self.trial_ending(trial, outcome)
 
-    def _fail(self, trial: optuna.Trial, reason: str) -> NoReturn:
+    def fail(self, trial: optuna.Trial, reason: str) -> NoReturn:
+        """Store why the trial fails, drop its checkpoints, and raise TrialFailed."""
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
         self.resume_store.discard(trial)
         raise TrialFailed(reason)
@@ -256,7 +257,7 @@ class EpochReporter:
                 raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
 
-def _store_error(trial: optuna.Trial, error: BaseException) -> None:
+def store_error(trial: optuna.Trial, error: BaseException) -> None:
     """Every trial that ends FAIL says why, an unexpected error's too (its first line)."""
     first_line = (str(error).strip().splitlines() or [""])[0]
     trial.set_user_attr(FAIL_REASON_ATTR, f"error: {type(error).__name__}: {first_line}")

@@ -36,6 +36,7 @@ class RunPlan:
     timeout: float | None = None  # seconds, per worker: no new trial starts after it
     compile: bool = False  # torch.compile the model, once per worker process
     verbose: bool = False  # print every setting of each trial
+    fuse: int = 1  # trials a worker trains at once, as one fused network (study.run.fused)
 
     @property
     def shares(self) -> list[int]:

@@ -11,8 +11,11 @@ opening the study and queueing are done under a lock, by one of them at a time.
 from __future__ import annotations
 
 import optuna
+import torch
 
+from catdog.config import TrainConfig
 from catdog.device import choose_precision, resolve_device
+from catdog.fused.choose import choose_slots
 from study.attrs import STUDY_PRECISION_ATTR, WORKERS_ATTR
 from study.data.source import resolve_data
 from study.data.splits import check_data
@@ -102,6 +105,9 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         study.set_user_attr(WORKERS_ATTR, first_worker + workers)
         chosen = stored.get(STUDY_PRECISION_ATTR, {})
         study.set_user_attr(STUDY_PRECISION_ATTR, {**chosen, device.type: precision})
+    fuse = resolve_fuse(settings, device, source.image_size, precision)
+    if fuse > 1:
+        progress.echo(f"training up to {fuse} trials at once as one fused network (--fuse)")
     plan = RunPlan(
         space=space,
         source=source,
@@ -121,8 +127,23 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         timeout=settings.timeout,
         compile=settings.compile,
         verbose=progress.verbose,
+        fuse=fuse,
     )
     return plan, study
+
+
+def resolve_fuse(
+    settings: OptimizeSettings, device: torch.device, image_size: int, precision: str
+) -> int:
+    """--fuse as a count. auto: 1 on a CPU and with --jobs above 1 (each worker would measure
+    on a GPU the others use); on a GPU the K catdog.fused.choose_slots measures, at the
+    report's batch size, never more than the run's trials."""
+    if settings.fuse != "auto":
+        return int(settings.fuse)
+    if device.type != "cuda" or settings.jobs > 1:
+        return 1
+    slots = choose_slots(device, image_size, TrainConfig().batch_size, precision)
+    return max(1, min(slots, settings.trials))
 
 
 def _queue_paper_runs(study: optuna.Study, space: SearchSpace, progress: Progress) -> None:

@@ -43,7 +43,7 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, signum: int, cause: str | None = None) -> None:
         self.signum = signum
         self.cause = cause or CAUSES.get(signum) or f"stopped by {signal.strsignal(signum)}"
-        self.trial: int | None = None  # the trial this process stopped and queued again
+        self.trials: list[int] = []  # the trials this process stopped and queued again
         self.workers = False  # True when `--jobs` worker processes were stopped
         super().__init__(self.cause)
 
@@ -56,13 +56,17 @@ class Stopped(KeyboardInterrupt):
                 f"{self.cause}: every worker stopped; the trials they were running are marked "
                 f"FAIL and queued again to resume; every finished trial is kept. {again}"
             )
-        if self.trial is None:
+        if not self.trials:
             kept = "every finished trial is kept"
             return f"{self.cause} while no trial was running; {kept}. {again}"
-        return (
-            f"{self.cause}: the running trial is marked FAIL and queued again to resume "
-            f"(trial {self.trial}); every finished trial is kept. {again}"
-        )
+        numbers = ", ".join(map(str, self.trials))
+        if len(self.trials) == 1:
+            which = (
+                f"the running trial is marked FAIL and queued again to resume (trial {numbers})"
+            )
+        else:
+            which = f"the running trials are marked FAIL and queued again to resume ({numbers})"
+        return f"{self.cause}: {which}; every finished trial is kept. {again}"
 
     @property
     def exit_code(self) -> int:

@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from typing import Any
@@ -33,6 +34,7 @@ from study.data.splits import DeviceSplits, load_splits
 from study.optuna_private import quiet_failed_trial_logs
 from study.results.dashboard import StudyNoteRefresher, TrialCurvesPublisher
 from study.run.display import Display, QueueDisplay, replay
+from study.run.fused import run_fused_trials
 from study.run.objective import Objective, TrialFailed
 from study.run.plan import RunPlan
 from study.run.progress import Progress
@@ -87,22 +89,33 @@ def run_worker(
         compile=plan.compile,
         stops=stops,
     )
+
+    def take_over(study: optuna.Study, trial: FrozenTrial) -> None:
+        take_over_dead_trials(study, plan.grace_period, progress.echo)
+
+    # After each trial: how it ended, the dashboard's study note, dead workers' trials.
+    callbacks = [progress.trial_finished, StudyNoteRefresher(), take_over]
     stops.check()
-    _run_trials(study, objective, plan, plan.shares[worker], progress)
+    if plan.fuse > 1:
+        run_fused_trials(study, objective, plan, plan.shares[worker], callbacks)
+    else:
+        _run_trials(study, objective, plan, plan.shares[worker], callbacks)
 
 
 def _run_trials(
-    study: optuna.Study, objective: Objective, plan: RunPlan, trials: int, progress: Progress
+    study: optuna.Study,
+    objective: Objective,
+    plan: RunPlan,
+    trials: int,
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]],
 ) -> None:
     """study.optimize for `trials` trials, going on after a trial another worker took over."""
+    progress = objective.progress
     deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
     ended = []  # trials of this worker that ended, one way or another
 
     def count(study: optuna.Study, trial: FrozenTrial) -> None:
         ended.append(trial.number)
-
-    def take_over(study: optuna.Study, trial: FrozenTrial) -> None:
-        take_over_dead_trials(study, plan.grace_period, progress.echo)
 
     while len(ended) < trials:
         timeout = None if deadline is None else deadline - time.monotonic()
@@ -114,7 +127,7 @@ def _run_trials(
                 n_trials=trials - len(ended),
                 timeout=timeout,
                 catch=(TrialFailed,),
-                callbacks=[count, progress.trial_finished, StudyNoteRefresher(), take_over],
+                callbacks=[count, *callbacks],
                 gc_after_trial=False,
             )
             return
@@ -126,7 +139,7 @@ def _run_trials(
             if objective.interrupted is not None:
                 requeue(study, objective.interrupted)
                 if isinstance(stop, Stopped):
-                    stop.trial = objective.interrupted
+                    stop.trials.append(objective.interrupted)
             raise
         except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as error:
             taken = objective.current_trial
