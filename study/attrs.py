@@ -53,6 +53,7 @@ VAL_CURVES = {attr.replace("epoch_test_", "epoch_val_"): name for attr, name in 
 SEARCH_SPACE_ATTR = "search_space"  # {"name", "fingerprint", "dimensions"} it was started with
 STUDY_DATA_ATTR = "data"  # the data key its trials are judged on (see study.run.study.data_key)
 WORKERS_ATTR = "workers_started"  # every worker ever started on it, for sampler seeds
+STUDY_OBJECTIVE_ATTR = "objective"  # "loss" or "accuracy": what it ranks trials by (--objective)
 STUDY_PRECISION_ATTR = "precision"  # {"cpu": "fp32", "cuda": "bf16"}: chosen once per device kind
 
 

@@ -27,6 +27,9 @@ DEFAULT_TRIALS = 40
 DEFAULT_MAX_EPOCHS = 20  # upper end of the epochs dimension of the built-in spaces
 SPACE_NAMES = ("report", "extended")  # built-in spaces; anything else is a TOML file
 PRUNERS = ("hyperband", "median", "none")
+# What a study ranks its trials by: the last epoch's loss, or its accuracy (as the error,
+# 1 - accuracy, minimised, so that the pruner still compares losses, lower being better).
+OBJECTIVES = ("loss", "accuracy")
 
 # Workers. A running trial's worker writes a heartbeat every HEARTBEAT_INTERVAL_S seconds; a
 # trial without one for the grace period is taken for dead and queued again. The grace period
@@ -53,6 +56,7 @@ class OptimizeSettings:
     trials: int = DEFAULT_TRIALS  # trials this command runs (the report's runs count among them)
     max_epochs: int = DEFAULT_MAX_EPOCHS
     pruner: str = "hyperband"
+    objective: str = "loss"  # one of OBJECTIVES
     space: str = "report"  # report, extended or a TOML space file
     allow_space_change: bool = False  # continue a study with a different (compatible) space
     data: str | None = None  # a folder, "synthetic", or None: real data if present

@@ -21,6 +21,7 @@ from study.settings import (
     GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
     MIN_GRACE_PER_HEARTBEAT,
+    OBJECTIVES,
     PRUNERS,
     SPACE_NAMES,
     OptimizeSettings,
@@ -49,6 +50,14 @@ from study.settings import (
     default="hyperband",
     show_default=True,
     help="Stops trials whose test loss lags others at the same epoch.",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(OBJECTIVES),
+    default="loss",
+    show_default=True,
+    help="What the study ranks its trials by: the last epoch's test loss, or its test "
+    "accuracy (minimising the error, 1 - accuracy). Pruning compares test losses either way.",
 )
 @click.option(
     "--space",
@@ -176,7 +185,8 @@ from study.settings import (
 )
 @storage_options
 def optimize(verbosity: int | None, **options) -> None:
-    """Search the training settings (by default the report's four) for the lowest test loss.
+    """Search the training settings (by default the report's four) for the lowest test loss
+    (or, with --objective accuracy, the highest test accuracy).
 
     Running the same command again continues the same study.
     """

@@ -50,8 +50,11 @@ class ReportFile:
     reason: str = ""  # why it was skipped
 
 
-def objective_name(trials: list[FrozenTrial]) -> str:
-    """'test loss', or 'validation loss' where trials choose on a validation split."""
+def objective_name(study: optuna.Study, trials: list[FrozenTrial]) -> str:
+    """The study's objective as it names it ('test loss', 'test error (1 - accuracy)'); for a
+    study without a name, 'test loss' or 'validation loss' as the trials chose."""
+    if study.metric_names:
+        return study.metric_names[0]
     on_val = {eval_split(t.user_attrs) == "val" for t in trials}
     if on_val == {True}:
         return "validation loss"
@@ -109,7 +112,7 @@ def optimization_history_figure(study: optuna.Study, trials: list[FrozenTrial]) 
     pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
     if not finished and not pruned:
         raise NothingToPlot("no trial has finished or been pruned yet")
-    name = objective_name(trials)
+    name = objective_name(study, trials)
     figure = Figure(figsize=(9, 5), layout="constrained")
     axes = figure.subplots()
     if finished:
@@ -153,7 +156,7 @@ def importances_figure(study: optuna.Study, trials: list[FrozenTrial]) -> Figure
         names,
         [importances[n] for n in names],
         color="C0",
-        label=f"importance for {objective_name(trials)} ({len(finished)} finished trials)",
+        label=f"importance for {objective_name(study, trials)} ({len(finished)} finished trials)",
     )
     axes.set_xlabel("importance (PED-ANOVA, normalised to sum 1)")
     axes.set_ylabel("parameter")

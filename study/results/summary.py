@@ -19,6 +19,7 @@ from study.attrs import (
     CONFIG_ATTR,
     PAPER_RUN_ATTR,
     STUDY_DATA_ATTR,
+    STUDY_OBJECTIVE_ATTR,
     TEST_ACCURACY_ATTR,
     TEST_LOSS_ATTR,
     accuracy_attr,
@@ -73,23 +74,60 @@ def best_trial(trials: list[FrozenTrial]) -> FrozenTrial | None:
     return min(finished, key=lambda t: (t.value, t.number), default=None)
 
 
+def ranked_by(study: optuna.Study) -> str:
+    """'loss' or 'accuracy': what the study ranks its trials by (--objective)."""
+    return study.user_attrs.get(STUDY_OBJECTIVE_ATTR, "loss")
+
+
+def other_best(study: optuna.Study, trials: list[FrozenTrial]) -> tuple[str, FrozenTrial] | None:
+    """The best finished trial by the figure the study does not rank by, when it is not the
+    study's best: ('highest accuracy', trial) for a study ranked by loss, or ('lowest loss',
+    trial) for one ranked by accuracy. Figures are on the set that judged each trial."""
+    best = best_trial(trials)
+    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if best is None:
+        return None
+
+    def figure(trial: FrozenTrial, name: str) -> float:
+        split = eval_split(trial.user_attrs)
+        attr = accuracy_attr(split) if name == "accuracy" else loss_attr(split)
+        value = trial.user_attrs.get(attr)
+        return float("nan") if value is None else value
+
+    if ranked_by(study) == "loss":
+        label, other = "highest accuracy", max(finished, key=lambda t: figure(t, "accuracy"))
+    else:
+        label, other = "lowest loss", min(finished, key=lambda t: figure(t, "loss"))
+    return None if other.number == best.number else (label, other)
+
+
 def describe_best(study: optuna.Study) -> str:
-    """Optuna's best trial for the terminal, in two lines, or why there is none."""
+    """Optuna's best trial for the terminal, and the best by the other figure when it differs,
+    or why there is none."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return "no trial has finished yet, so there is no best trial"
     best = study.best_trial
-    attrs, nan = best.user_attrs, float("nan")
-    config = to_config(attrs.get(CONFIG_ATTR) or best.params)
+    lines = [f"best trial {best.number}: {_config_and_figures(best)}"]
+    other = other_best(study, study.get_trials(deepcopy=False))
+    if other is not None:
+        label, trial = other
+        lines.append(f"{label}: trial {trial.number}: {_config_and_figures(trial)}")
+    return "\n".join(lines)
+
+
+def _config_and_figures(trial: FrozenTrial) -> str:
+    attrs, nan = trial.user_attrs, float("nan")
+    config = to_config(attrs.get(CONFIG_ATTR) or trial.params)
     figures = (
-        f"test loss {attrs.get(TEST_LOSS_ATTR, best.value):.4f}, "
+        f"test loss {attrs.get(TEST_LOSS_ATTR, trial.value):.4f}, "
         f"test accuracy {attrs.get(TEST_ACCURACY_ATTR, nan):.2%}"
     )
-    if eval_split(attrs) == "val":  # the objective is validation loss; test comes last
+    if eval_split(attrs) == "val":  # the objective is on the validation part; test comes last
         figures = (
-            f"validation loss {best.value:.4f}, "
+            f"validation loss {attrs.get(loss_attr('val'), nan):.4f}, "
             f"validation accuracy {attrs.get(accuracy_attr('val'), nan):.2%}; {figures}"
         )
-    return f"best trial {best.number}: {describe_config(config)}\n  {figures}"
+    return f"{describe_config(config)}\n  {figures}"
 
 
 def study_summary(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> str:
@@ -124,7 +162,7 @@ def study_summary(study: optuna.Study, trials: list[FrozenTrial] | None = None) 
         "",
         "### Best trial",
         "",
-        _best_paragraph(trials),
+        _best_paragraph(study, trials),
         "",
         "### Trials",
         "",
@@ -156,20 +194,36 @@ def _comparison_row(comparison: PaperComparison) -> str:
     )
 
 
-def _best_paragraph(trials: list[FrozenTrial]) -> str:
+def _best_paragraph(study: optuna.Study, trials: list[FrozenTrial]) -> str:
     best = best_trial(trials)
     if best is None:
         return "No trial has finished yet."
-    accuracy = best.user_attrs.get(TEST_ACCURACY_ATTR)
-    label = best.user_attrs.get(PAPER_RUN_ATTR)
+    by = "test loss" if ranked_by(study) == "loss" else "test accuracy"
+    if eval_split(best.user_attrs) == "val":
+        by = by.replace("test", "validation")
+    text = f"By {by}: {_trial_sentence(best)}"
+    other = other_best(study, trials)
+    if other is not None:
+        label, trial = other
+        text += f"\n\nThe {label}: {_trial_sentence(trial)}"
+    return text
+
+
+def _trial_sentence(trial: FrozenTrial) -> str:
+    accuracy = trial.user_attrs.get(TEST_ACCURACY_ATTR)
+    label = trial.user_attrs.get(PAPER_RUN_ATTR)
     origin = f" (the report's configuration {label})" if label else ""
-    epochs = best.params.get("epochs", "?")
-    loss = best.user_attrs.get(TEST_LOSS_ATTR)
+    epochs = trial.params.get("epochs", "?")
+    loss = trial.user_attrs.get(TEST_LOSS_ATTR)
     figures = f"test loss {number(loss)}, test accuracy {percent(accuracy)}"
-    if eval_split(best.user_attrs) == "val":  # chosen on validation loss, not test loss
-        figures = f"validation loss {number(best.value)}; {figures}"
-    setting = f"{describe_setting(best.params)}, {epochs} epochs"
-    return f"Trial #{best.number}{origin}: {setting}: {figures}."
+    if eval_split(trial.user_attrs) == "val":  # chosen on the validation part, not the test set
+        val = trial.user_attrs
+        figures = (
+            f"validation loss {number(val.get(loss_attr('val')))}, validation accuracy "
+            f"{percent(val.get(accuracy_attr('val')))}; {figures}"
+        )
+    setting = f"{describe_setting(trial.params)}, {epochs} epochs"
+    return f"Trial #{trial.number}{origin}: {setting}: {figures}."
 
 
 def _counts_paragraph(trials: list[FrozenTrial]) -> str:

@@ -35,6 +35,7 @@ from study.run.objective import (
     TrialFailed,
     failure_reason,
     store_error,
+    trial_value,
 )
 from study.run.plan import RunPlan
 from study.run.signals import Stopped
@@ -186,7 +187,8 @@ def _end(
             objective.finish(trial, result.state, member.seed)
             objective.resume_store.discard(trial)
             objective.ending(trial, "complete")
-            _tell(study, trial, TrialState.COMPLETE, result.metrics.eval_loss, callbacks)
+            value = trial_value(result.metrics, objective.ranks_by)
+            _tell(study, trial, TrialState.COMPLETE, value, callbacks)
         elif isinstance(error, optuna.TrialPruned):
             objective.resume_store.discard(trial)
             _tell(study, trial, TrialState.PRUNED, None, callbacks)

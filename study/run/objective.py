@@ -79,6 +79,7 @@ class Objective:
     trial_ending: TrialEnding | None = None
     compile: bool = False  # torch.compile the model; compiled once per process (see new_state)
     stops: StopSignals | None = None  # checked after every epoch (see StopSignals.check)
+    ranks_by: str = "loss"  # --objective: the trial's value is its last loss, or 1 - accuracy
     worker: dict[str, Any] = field(default_factory=lambda: WorkerProcess.this().to_attr())
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -124,7 +125,7 @@ class Objective:
             raise
         self.resume_store.discard(trial)
         self.ending(trial, "complete")
-        return state.history[-1].eval_loss
+        return trial_value(state.history[-1], self.ranks_by)
 
     def start(self, trial: optuna.Trial) -> tuple[TrainConfig, int]:
         """The trial's config and seed, stored on it with what it runs on."""
@@ -255,6 +256,12 @@ class EpochReporter:
                     trial, f"pruned after epoch {metrics.epoch} of {config.epochs}"
                 )
                 raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
+
+
+def trial_value(last: EpochMetrics, ranks_by: str) -> float:
+    """What a finished trial tells Optuna (lower is better): its last evaluation loss, or for
+    --objective accuracy its error, 1 - the last evaluation accuracy."""
+    return last.eval_loss if ranks_by == "loss" else 1.0 - last.eval_accuracy
 
 
 def store_error(trial: optuna.Trial, error: BaseException) -> None:

@@ -86,7 +86,8 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
             study_name=settings.study_name,
             space=space,
             data_key=data_key(source, settings.val_fraction, settings.seed),
-            metric_name="validation loss" if settings.val_fraction else "test loss",
+            objective=settings.objective,
+            eval_split="val" if settings.val_fraction else "test",
             sampler=make_sampler(space, worker_seed(settings.seed, first_worker)),
             pruner=make_pruner(settings.pruner, space.max_epochs),
             allow_space_change=settings.allow_space_change,
@@ -128,6 +129,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         compile=settings.compile,
         verbose=progress.verbose,
         fuse=fuse,
+        objective=settings.objective,
     )
     return plan, study
 

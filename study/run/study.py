@@ -13,7 +13,12 @@ import warnings
 import optuna
 
 from catdog.errors import CatdogError
-from study.attrs import SEARCH_SPACE_ATTR, STUDY_DATA_ATTR, STUDY_PRECISION_ATTR
+from study.attrs import (
+    SEARCH_SPACE_ATTR,
+    STUDY_DATA_ATTR,
+    STUDY_OBJECTIVE_ATTR,
+    STUDY_PRECISION_ATTR,
+)
 from study.data.source import DataSource
 from study.settings import PRUNERS
 from study.space.dimensions import SearchSpace
@@ -102,22 +107,30 @@ def data_key(source: DataSource, val_fraction: float = 0.0, split_seed: int = 0)
     return key
 
 
+def metric_name(objective: str, eval_split: str) -> str:
+    """The objective's name in the dashboard: 'test loss', 'validation error (1 - accuracy)'."""
+    split = "validation" if eval_split == "val" else "test"
+    return f"{split} loss" if objective == "loss" else f"{split} error (1 - accuracy)"
+
+
 def open_study(
     *,
     storage: optuna.storages.BaseStorage,
     study_name: str,
     space: SearchSpace,
     data_key: str,
-    metric_name: str,
+    objective: str,
+    eval_split: str,
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     allow_space_change: bool = False,
 ) -> optuna.Study:
     """Create the study or continue it, refusing settings it was not started with.
 
-    metric_name: the objective's name for the dashboard ("test loss" or "validation loss").
-    Raises StudyMismatch when the study maximises, was run on other data (another data_key),
-    or was started with another space (unless allowed and Optuna can hold both).
+    objective: "loss" or "accuracy" (--objective); eval_split: "test" or "val", the set that
+    judges the trials. Raises StudyMismatch when the study maximises, ranks its trials by
+    another objective, was run on other data (another data_key), or was started with another
+    space (unless allowed and Optuna can hold both).
     """
     study = optuna.create_study(
         storage=storage,
@@ -137,10 +150,18 @@ def open_study(
     if stored_space is None:
         study.set_user_attr(SEARCH_SPACE_ATTR, wanted_space)
         study.set_user_attr(STUDY_DATA_ATTR, data_key)
+        study.set_user_attr(STUDY_OBJECTIVE_ATTR, objective)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([metric_name])
+            study.set_metric_names([metric_name(objective, eval_split)])
         return study
+    ranked_by = study.user_attrs.get(STUDY_OBJECTIVE_ATTR, "loss")  # older studies: loss
+    if ranked_by != objective:
+        raise StudyMismatch(
+            f"study {study_name!r} ranks its trials by {metric_name(ranked_by, eval_split)}; "
+            f"--objective {objective} would rank them by another figure: use --objective "
+            f"{ranked_by} or another --study-name"
+        )
     if study.user_attrs.get(STUDY_DATA_ATTR, data_key) != data_key:
         raise StudyMismatch(
             f"study {study_name!r} was run on {study.user_attrs[STUDY_DATA_ATTR]}; "

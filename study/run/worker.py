@@ -88,6 +88,7 @@ def run_worker(
         trial_ending=TrialCurvesPublisher(artifact_store),
         compile=plan.compile,
         stops=stops,
+        ranks_by=plan.objective,
     )
 
     def take_over(study: optuna.Study, trial: FrozenTrial) -> None:
