@@ -197,14 +197,18 @@ def test_a_dead_local_trial_is_queued_once_by_runs_after_it(run_cli, tiny_datase
     assert "ended without finishing it" in trials[0].user_attrs[FAIL_REASON_ATTR]
 
 
-def test_sigterm_stops_every_worker_and_queues_their_trials(in_tmp, tiny_dataset):
+def _two_workers_training(folder, data):
+    """`optimize --jobs 2` once both workers have checkpointed; the command and worker pids."""
     _queue(LONG, LONG)
-    command = start_worker(
-        in_tmp, "jobs.log", "--data", tiny_dataset, *COMMON, *FAST, "--trials", 2, "--jobs", 2
-    )
+    args = ["--data", data, *COMMON, *FAST, "--trials", 2, "--jobs", 2]
+    command = start_worker(folder, "jobs.log", *args)
     wait_for(_checkpointed(0), what="a checkpoint of trial 0")
     wait_for(_checkpointed(1), what="a checkpoint of trial 1")
-    workers = [t.user_attrs[WORKER_ATTR]["pid"] for t in trials_of(STORAGE)[:2]]
+    return command, [t.user_attrs[WORKER_ATTR]["pid"] for t in trials_of(STORAGE)[:2]]
+
+
+def test_sigterm_stops_every_worker_and_queues_their_trials(in_tmp, tiny_dataset):
+    command, workers = _two_workers_training(in_tmp, tiny_dataset)
     os.kill(command.pid, signal.SIGTERM)
     assert wait_all([command]) == [143]
     log = (in_tmp / "jobs.log").read_text()
@@ -218,13 +222,7 @@ def test_sigterm_stops_every_worker_and_queues_their_trials(in_tmp, tiny_dataset
 
 
 def test_workers_stop_by_themselves_when_their_command_dies(in_tmp, tiny_dataset):
-    _queue(LONG, LONG)
-    command = start_worker(
-        in_tmp, "jobs.log", "--data", tiny_dataset, *COMMON, *FAST, "--trials", 2, "--jobs", 2
-    )
-    wait_for(_checkpointed(0), what="a checkpoint of trial 0")
-    wait_for(_checkpointed(1), what="a checkpoint of trial 1")
-    workers = [t.user_attrs[WORKER_ATTR]["pid"] for t in trials_of(STORAGE)[:2]]
+    command, workers = _two_workers_training(in_tmp, tiny_dataset)
     os.kill(command.pid, signal.SIGKILL)
     command.wait()
     wait_for(lambda: all(_gone(pid) for pid in workers), timeout=30, what="orphans to stop")
