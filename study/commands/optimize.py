@@ -212,6 +212,11 @@ def optimize(verbosity: int | None, **options) -> None:
         except Stopped as stopped:
             _say([f"\n{stopped.message}"], err=True)
             raise SystemExit(stopped.exit_code) from None
+        except Exception as error:
+            if stops.stopped is None:
+                raise
+            _say([f"\n{stops.stopped.unfinished(error)}"], err=True)
+            raise SystemExit(stops.stopped.exit_code) from None
         finally:
             display.close()
 

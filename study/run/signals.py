@@ -7,9 +7,12 @@ is queued again to resume from its last epoch's checkpoint, and the command exit
 signal's number (130 for Ctrl-C).
 
 The first stop wins: later signals are ignored, so that the stopping itself (marking the trial,
-queueing it again) is never cut short. A stop that arrives while Python runs a finalizer or a
-weakref callback cannot be raised there (Python would print "Exception ignored" and go on): it is
-delivered again a moment later, and `check()` raises it at the next epoch in any case.
+queueing it again) is never cut short. A stop is not raised where it would do harm, but
+delivered again a moment later (and `check()` raises it at the next epoch in any case):
+- inside a finalizer or a weakref callback, where Python would only print "Exception ignored";
+- inside the storage's own code (SQLAlchemy, a database driver, Optuna's storages), where an
+  exception between two statements of a transaction leaves the connection half-way: the next
+  write of the same worker (marking its trial FAIL) then failed with "database is locked".
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ CAUSES = {
     signal.SIGPIPE: "stopped: the output was closed (broken pipe)",
 }
 PARENT_ENDED = "stopped: the command that started this worker ended"
-REDELIVER_AFTER_S = 0.05  # a stop swallowed by a finalizer is signalled again this much later
+REDELIVER_AFTER_S = 0.05  # a stop held back (see above) is signalled again this much later
+# Code a stop must not cut in two: its frames' file paths contain one of these.
+STORAGE_CODE = ("/sqlalchemy/", "/optuna/storages/", "/psycopg", "/sqlite3/")
 
 
 class Stopped(KeyboardInterrupt):
@@ -67,6 +72,18 @@ class Stopped(KeyboardInterrupt):
         else:
             which = f"the running trials are marked FAIL and queued again to resume ({numbers})"
         return f"{self.cause}: {which}; every finished trial is kept. {again}"
+
+    def unfinished(self, error: BaseException) -> str:
+        """One line for a stop that failed half-way (the storage refused to mark the trial)."""
+        # The first error in the chain names the fault (Optuna's own assertions come after it).
+        while isinstance(nested := error.__cause__ or error.__context__, Exception):
+            error = nested
+        text = str(error).strip().splitlines()
+        return (
+            f"{self.cause}, but stopping failed ({type(error).__name__}: "
+            f"{text[0] if text else ''}); the running trial is left RUNNING, and the next run "
+            "on this machine resumes it at once"
+        )
 
     @property
     def exit_code(self) -> int:
@@ -122,16 +139,35 @@ class StopSignals:
         if self.stopped is not None and not self._swallowed:
             return  # one stop is enough: let the trial be marked and queued again
         self._swallowed = False
-        self.stop(signum, PARENT_ENDED if self.parent_ended else None)
+        if self.stopped is None:
+            self.stopped = Stopped(signum, PARENT_ENDED if self.parent_ended else None)
+        if _in_storage_code(frame):
+            self._deliver_again()
+            return
+        raise self.stopped
 
     def _unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
         if self.stopped is None or unraisable.exc_value is not self.stopped:
             self._previous_hook(unraisable)
             return
-        # Raised in a finalizer, where Python can only print it: signal it again shortly,
-        # when the main thread is back in ordinary code.
+        # Raised in a finalizer, where Python can only print it.
+        self._deliver_again()
+
+    def _deliver_again(self) -> None:
+        """Signal the stop again shortly, when the main thread is back in ordinary code."""
+        assert self.stopped is not None
         self._swallowed = True
-        threading.Timer(REDELIVER_AFTER_S, os.kill, (os.getpid(), self.stopped.signum)).start()
+        timer = threading.Timer(REDELIVER_AFTER_S, os.kill, (os.getpid(), self.stopped.signum))
+        timer.daemon = True  # never keeps a finished process alive
+        timer.start()
+
+
+def _in_storage_code(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in STORAGE_CODE):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def silence_stdout() -> None:

@@ -294,6 +294,13 @@ def _worker_process(
         except USER_ERRORS as error:
             print(f"[worker {worker}] error: {error}", flush=True)
             raise SystemExit(1) from None
+        except Exception as error:
+            if stops.stopped is None:
+                raise
+            # Stopping failed half-way (the storage refused to mark the trial): the trial stays
+            # RUNNING and the next run on this machine takes it over at once (takeover.py).
+            print(f"[worker {worker}] {stops.stopped.unfinished(error)}", flush=True)
+            raise SystemExit(stops.stopped.exit_code) from None
 
 
 def _watch(stops: StopSignals, stop_event: Event, stop_signal: Synchronized, parent: int) -> None:

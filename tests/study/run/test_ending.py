@@ -259,9 +259,20 @@ def test_a_closed_output_stops_the_run_like_ctrl_c(in_tmp, tiny_dataset):
 
 @pytest.mark.parametrize("delay", [0.5, 1.5, 2.5, 3.5, 5.0])
 def test_ctrl_c_at_any_moment_ends_the_run_with_its_message(in_tmp, tiny_dataset, delay):
-    _queue(LONG)
+    # Long enough that even a fast machine is still running when the signal comes (on CI's,
+    # the 40 tiny epochs of LONG ended before 5 s and the signal came after the command).
+    _queue({**LONG, "epochs": 400})
     command = start_worker(
-        in_tmp, "run.log", "--data", tiny_dataset, *COMMON, *FAST, "--trials", 1
+        in_tmp,
+        "run.log",
+        "--data",
+        tiny_dataset,
+        *COMMON,
+        *FAST,
+        "--trials",
+        1,
+        "--max-epochs",
+        400,
     )
     time.sleep(delay)
     os.kill(command.pid, signal.SIGINT)
