@@ -1,8 +1,9 @@
-"""Measure the speed figures of issue 3 on a GPU machine and write them as JSON.
+"""Measure this project's training speed on a GPU machine and write the figures as JSON.
 
-Run through tools/gpu_check.sh, which installs optuna from .whl/ first. Steps, most important
-first, each with its own time limit inside an overall budget (a step that no longer fits is
-skipped, one that overruns is stopped and what it finished is still read back):
+Run through tools/gpu_check.sh, which makes the project and its packages importable first; its
+header says how to run it on any CUDA machine. Steps, most important first, each with its own
+time limit inside an overall budget (a step that no longer fits is skipped, one that overruns is
+stopped and what it finished is still read back):
 
   data     a SYNTHETIC set in the Kaggle layout (full: 8 000 training + 2 000 test images), its
            JPEGs as large as Kaggle's photos, so the classic pipeline decodes what it would there
@@ -49,7 +50,7 @@ class Plan:
 
 
 PLANS = {
-    # The issue's targets: 8 000 + 2 000 images at 256 px, 40 trials.
+    # The size of the report's data set: 8 000 + 2 000 images at 256 px, and a 40-trial study.
     "full": Plan(4000, 1000, 256, 15, 3, 40, 20, 16, 4, 4),
     "quick": Plan(1000, 200, 256, 4, 2, 8, 3, 8, 2, 4),
     # Checks the script itself on any machine, CPU included, in a few minutes.

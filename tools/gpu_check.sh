@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The GPU check of issue 3: `catdog-study bench` at 256 px, a 40-trial study, --jobs 1 against
-# --jobs N, and the bench with --compile, on generated (SYNTHETIC) images; figures as JSON.
+# Measures this project's speed on one CUDA GPU and writes the figures as JSON: `catdog-study
+# bench` at 256 px (the report's pipeline vs this project's epoch vs the bare training step), a
+# 40-trial study, a short study with --jobs 1 and with --jobs 4, and the bench with --compile,
+# all on a generated SYNTHETIC set of 8 000 + 2 000 photo-sized JPEGs, within about 9 minutes.
+# The steps and their limits are in tools/gpu_check.py; docs/DEVELOPMENT.md explains the figures.
 #
-# The GPU machine has Python 3.12 with torch but no package registry. Before going there, fill
-# .whl/ on the development machine, from the project root:
-#     ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4 plotly==7.1.0 narwhals==2.29.0 PyYAML==6.0.4
-# On the GPU machine, from the project root (OUT: the folder whose files come back):
-#     tools/gpu_check.sh                     # full plan, within about 9 minutes
-#     tools/gpu_check.sh --mode quick        # a shorter pass
-# Through the session's `run` tool, .whl/ is git-ignored: name it in carry ([".whl"]).
-# Anywhere, to check the script itself (CPU is fine):
+# On any machine whose Python has torch and sees the GPU, from the project root:
+#     PYTHON=.venv/bin/python tools/gpu_check.sh                 # the full plan
+#     PYTHON=.venv/bin/python tools/gpu_check.sh --mode quick    # a shorter pass
 #     PYTHON=.venv/bin/python tools/gpu_check.sh --device cpu --mode dry-run
-# Results: $OUT/gpu_check.json (rewritten after every step), $OUT/bench*.json, $OUT/logs/.
+# (the last checks the script itself, on any machine, CPU included, in a few minutes).
+# PYTHON defaults to python3. Further options go to gpu_check.py (--budget SECONDS, --work DIR).
+# Where that Python lacks Optuna and the project's other packages and the machine has no package
+# index, download their wheels into .whl/ in the project root on a machine that has one, for the
+# GPU machine's Python version and platform, e.g.
+#     python3 -m pip download --dest .whl --only-binary=:all: --python-version 3.12 \
+#         --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+#         optuna 'optuna-dashboard>=0.21,<0.22' sqlalchemy click pillow numpy safetensors matplotlib plotly
+# and copy the project there with it: this script then installs .whl/*.whl into /tmp/site.
+# Results: $OUT/gpu_check.json (rewritten after every step), $OUT/bench*.json and $OUT/logs/;
+# OUT defaults to storage/gpu-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
