@@ -60,6 +60,12 @@ def median(warmup: int, startup: int) -> PrunerFactory:
     )
 
 
+def percentile(percent: int, warmup: int, startup: int) -> PrunerFactory:
+    return lambda _max_epochs: optuna.pruners.PercentilePruner(
+        percent, n_startup_trials=startup, n_warmup_steps=warmup
+    )
+
+
 def patient_median(warmup: int, startup: int, patience: int) -> PrunerFactory:
     def build(_max_epochs: int) -> optuna.pruners.BasePruner:
         with warnings.catch_warnings():
@@ -84,6 +90,11 @@ _PRUNERS: list[tuple[str, Callable[..., PrunerFactory], str]] = [
     (r"hb-(\d+)-(\d+)", hyperband, "HyperbandPruner(min_resource, max_epochs, factor)"),
     (r"sha-(\d+)-(\d+)", halving, "SuccessiveHalvingPruner(min_resource, factor)"),
     (r"median-w(\d+)-s(\d+)", median, "MedianPruner(n_warmup_steps, n_startup_trials)"),
+    (
+        r"pct(\d+)-w(\d+)-s(\d+)",
+        percentile,
+        "PercentilePruner(percentile, n_warmup_steps, n_startup_trials)",
+    ),
     (
         r"patient-w(\d+)-s(\d+)-p(\d+)",
         patient_median,
@@ -117,8 +128,9 @@ DEFAULT_CANDIDATES = (
 
 def candidate(name: str) -> Candidate:
     """The candidate a name describes: a pruner (today, median, none, hb-MIN-FACTOR,
-    sha-MIN-FACTOR, median-wWARMUP-sSTARTUP, patient-wWARMUP-sSTARTUP-pPATIENCE), optionally
-    followed by -tpeN for N random start-up trials of TPE (the product's: 10)."""
+    sha-MIN-FACTOR, median-wWARMUP-sSTARTUP, patient-wWARMUP-sSTARTUP-pPATIENCE,
+    pctP-wWARMUP-sSTARTUP), optionally followed by -tpeN for N random start-up trials of TPE
+    (the product's: 10)."""
     match = re.fullmatch(r"(.+?)(?:-tpe(\d+))?", name)
     pruner_name, startup = match.group(1), match.group(2)
     for pattern, factory, description in _PRUNERS:
@@ -128,5 +140,6 @@ def candidate(name: str) -> Candidate:
             return Candidate(name, pruner, int(startup) if startup else None, description)
     raise ValueError(
         f"unknown candidate {name!r}: use today, median, none, hb-MIN-FACTOR, sha-MIN-FACTOR, "
-        "median-wWARMUP-sSTARTUP or patient-wWARMUP-sSTARTUP-pPATIENCE, optionally with -tpeN"
+        "median-wWARMUP-sSTARTUP, patient-wWARMUP-sSTARTUP-pPATIENCE or pctP-wWARMUP-sSTARTUP, "
+        "optionally with -tpeN"
     )

@@ -26,7 +26,7 @@ from benchmarks.search.candidates import DEFAULT_CANDIDATES, candidate
 from benchmarks.search.recording import Recording, load_recording
 from benchmarks.search.replay import OBJECTIVES, SIGNALS, StudyOutcome, replay_study
 
-REGION_WITHIN = 0.02  # a configuration is in the best region within 2 points of the best
+REGION_WITHIN = 0.03  # a configuration is in the best region within 3 points of the best
 
 
 def config_scores(recording: Recording, max_epochs: int | None = None) -> dict[tuple, float]:
