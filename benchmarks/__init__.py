@@ -1,0 +1,1 @@
+"""Measurements kept with the repository but outside the package (see each folder's README)."""
