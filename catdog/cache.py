@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from catdog.atomic import atomic_write
+from catdog.cores import usable_cores
 from catdog.dataset import ImageFile, SkippedFile, SplitListing, list_split
 from catdog.images import ImageDecodeError, decode_image
 
@@ -146,7 +146,7 @@ def _decode_all(
 
     # Pillow releases the GIL while decoding and resizing, so threads use every core.
     decoded: list[np.ndarray | str] = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=usable_cores()) as pool:
         for pixels in pool.map(decode, files):
             decoded.append(pixels)
             if on_decoded is not None and (

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from catdog.cores import usable_cores
 from catdog.dataset import IMAGE_SUFFIXES
 from catdog.errors import CatdogError
 from catdog.images import ImageDecodeError, decode_image
@@ -96,7 +97,7 @@ def classify_files(
     threads: int | None = None,
 ) -> Iterator[Prediction]:
     """One Prediction per path, in order; files that cannot be decoded carry the reason."""
-    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=threads or usable_cores()) as pool:
         for batch, decoded in _decoded_batches(pool, paths, model.image_size, batch_size):
             pixels = [item for item in decoded if isinstance(item, np.ndarray)]
             probabilities = iter([])

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from catdog.cores import usable_cores
 from catdog.dataset import CLASS_FOLDERS, SPLITS
 
 MANIFEST = "synthetic.json"  # marks a folder as this synthetic set and records how it was made
@@ -95,7 +95,7 @@ def write_synthetic_dataset(
                 failed.set()
                 raise
 
-        with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+        with ThreadPoolExecutor(max_workers=threads or usable_cores()) as pool:
             try:
                 for _ in pool.map(write, images):
                     pass

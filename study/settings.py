@@ -26,7 +26,8 @@ REAL_IMAGE_SIZE = 256  # px, the report's size; the synthetic set has its own (6
 DEFAULT_TRIALS = 40
 DEFAULT_MAX_EPOCHS = 20  # upper end of the epochs dimension of the built-in spaces
 SPACE_NAMES = ("report", "extended")  # built-in spaces; anything else is a TOML file
-PRUNERS = ("hyperband", "median", "none")
+PRUNERS = ("median", "hyperband", "none")
+DEFAULT_PRUNER = "median"  # chosen on replayed studies of real photos (benchmarks/search)
 # What a study ranks its trials by: the last epoch's loss, or its accuracy (as the error,
 # 1 - accuracy, minimised, so that the pruner still compares losses, lower being better).
 OBJECTIVES = ("loss", "accuracy")
@@ -55,7 +56,7 @@ class OptimizeSettings:
 
     trials: int = DEFAULT_TRIALS  # trials this command runs (the report's runs count among them)
     max_epochs: int = DEFAULT_MAX_EPOCHS
-    pruner: str = "hyperband"
+    pruner: str = DEFAULT_PRUNER
     objective: str = "loss"  # one of OBJECTIVES
     space: str = "report"  # report, extended or a TOML space file
     allow_space_change: bool = False  # continue a study with a different (compatible) space

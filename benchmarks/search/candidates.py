@@ -2,7 +2,8 @@
 
 A candidate's sampler is the product's own (study.run.study.make_sampler: TPE, constant liar,
 seeded like the product's first worker), with only its number of random start-up trials set
-when the candidate asks for one. `today` is what `catdog-study optimize` runs by default.
+when the candidate asks for one. `default` is what `catdog-study optimize` runs by default now
+(the median pruner from epoch 4); `today` is the default it replaced (hyperband from epoch 2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import optuna
 
 from study.run.study import make_pruner, make_sampler, worker_seed
+from study.settings import DEFAULT_PRUNER
 from study.space.dimensions import SearchSpace
 
 PrunerFactory = Callable[[int], optuna.pruners.BasePruner]  # max_epochs -> pruner
@@ -84,8 +86,10 @@ def _product(name: str) -> PrunerFactory:
 
 # name -> (pattern, factory from the pattern's integers, description)
 _PRUNERS: list[tuple[str, Callable[..., PrunerFactory], str]] = [
-    (r"today", lambda: _product("hyperband"), "the product's default: --pruner hyperband"),
+    (r"today", lambda: hyperband(2, 3), "the default until 2026-11-30: Hyperband from epoch 2"),
+    (r"default", lambda: _product(DEFAULT_PRUNER), "the product's default --pruner"),
     (r"median", lambda: _product("median"), "the product's --pruner median"),
+    (r"hyperband", lambda: _product("hyperband"), "the product's --pruner hyperband"),
     (r"none", lambda: _product("none"), "the product's --pruner none: no pruning"),
     (r"hb-(\d+)-(\d+)", hyperband, "HyperbandPruner(min_resource, max_epochs, factor)"),
     (r"sha-(\d+)-(\d+)", halving, "SuccessiveHalvingPruner(min_resource, factor)"),
@@ -105,8 +109,8 @@ _PRUNERS: list[tuple[str, Callable[..., PrunerFactory], str]] = [
 # The candidates `compare` runs when none are named.
 DEFAULT_CANDIDATES = (
     "today",
+    "default",
     "none",
-    "median",
     "today-tpe5",
     "today-tpe20",
     "hb-3-3",
@@ -127,8 +131,8 @@ DEFAULT_CANDIDATES = (
 
 
 def candidate(name: str) -> Candidate:
-    """The candidate a name describes: a pruner (today, median, none, hb-MIN-FACTOR,
-    sha-MIN-FACTOR, median-wWARMUP-sSTARTUP, patient-wWARMUP-sSTARTUP-pPATIENCE,
+    """The candidate a name describes: a pruner (today, default, median, hyperband, none,
+    hb-MIN-FACTOR, sha-MIN-FACTOR, median-wWARMUP-sSTARTUP, patient-wWARMUP-sSTARTUP-pPATIENCE,
     pctP-wWARMUP-sSTARTUP), optionally followed by -tpeN for N random start-up trials of TPE
     (the product's: 10)."""
     match = re.fullmatch(r"(.+?)(?:-tpe(\d+))?", name)
@@ -139,7 +143,7 @@ def candidate(name: str) -> Candidate:
             pruner = factory(*(int(g) for g in found.groups()))
             return Candidate(name, pruner, int(startup) if startup else None, description)
     raise ValueError(
-        f"unknown candidate {name!r}: use today, median, none, hb-MIN-FACTOR, sha-MIN-FACTOR, "
-        "median-wWARMUP-sSTARTUP, patient-wWARMUP-sSTARTUP-pPATIENCE or pctP-wWARMUP-sSTARTUP, "
-        "optionally with -tpeN"
+        f"unknown candidate {name!r}: use today, default, median, hyperband, none, "
+        "hb-MIN-FACTOR, sha-MIN-FACTOR, median-wWARMUP-sSTARTUP, "
+        "patient-wWARMUP-sSTARTUP-pPATIENCE or pctP-wWARMUP-sSTARTUP, optionally with -tpeN"
     )

@@ -101,7 +101,6 @@ class ReplayObjective:
         grid_lr = self.recording.snap_lr(config.optimizer, config.shuffle, config.lr)
         run = self._run(config.optimizer, grid_lr, config.shuffle, trial.number)
         prunable = is_prunable(trial.user_attrs)
-        sign = self._sign(trial.study.direction)
         outcome = dict(
             number=trial.number,
             optimizer=config.optimizer,
@@ -121,14 +120,12 @@ class ReplayObjective:
             if epoch == run.diverged_in_epoch:
                 self._record(outcome, "failed", epoch, run)
                 raise ReplayDiverged(f"diverged in epoch {epoch}")
-            signal = run.test_loss if self.signal == "loss" else run.test_accuracy
-            trial.report(sign * signal[epoch - 1], epoch)
+            trial.report(self._value(run, epoch, self.signal), epoch)
             if epoch < config.epochs and prunable and trial.should_prune():
                 self._record(outcome, "pruned", epoch, run)
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
         self._record(outcome, "complete", config.epochs, run)
-        last = config.epochs - 1
-        return run.test_loss[last] if self.objective == "loss" else run.test_accuracy[last]
+        return self._value(run, config.epochs, self.objective)
 
     def _run(self, optimizer: str, lr: float, shuffle: bool, number: int) -> Run:
         seeds = self.recording.seeds_of(optimizer, lr, shuffle)
@@ -139,11 +136,12 @@ class ReplayObjective:
             chosen = seeds[random.Random(f"{self.study_seed}/{number}").randrange(len(seeds))]
         return self.recording.find(optimizer, lr, shuffle, chosen)
 
-    def _sign(self, direction: optuna.study.StudyDirection) -> float:
-        # The pruner compares reported values in the study's direction: a loss reported to a
-        # study that maximises accuracy is negated, so pruning still follows the loss.
-        minimizing = direction == optuna.study.StudyDirection.MINIMIZE
-        return 1.0 if (self.signal == "loss") == minimizing else -1.0
+    @staticmethod
+    def _value(run: Run, epoch: int, figure: str) -> float:
+        # As the product's trial_value: lower is better, accuracy as the error 1 - accuracy.
+        if figure == "loss":
+            return run.test_loss[epoch - 1]
+        return 1.0 - run.test_accuracy[epoch - 1]
 
     def _record(self, outcome: dict, state: str, epochs_run: int, run: Run) -> None:
         shown = min(epochs_run, run.epochs)
@@ -182,7 +180,7 @@ def replay_study(
     study = optuna.create_study(
         storage=optuna.storages.InMemoryStorage(),
         study_name=study_name,
-        direction="minimize" if objective == "loss" else "maximize",
+        direction="minimize",  # as the product's studies: --objective accuracy minimises the error
         sampler=search.make_sampler(space, seed),
         pruner=search.make_pruner(max_epochs),
     )

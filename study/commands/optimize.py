@@ -14,6 +14,7 @@ from study.commands.options import data_option, device_option, storage_options
 from study.settings import (
     DEFAULT_ARTIFACT_DIR,
     DEFAULT_MAX_EPOCHS,
+    DEFAULT_PRUNER,
     DEFAULT_STORAGE,
     DEFAULT_STUDY_NAME,
     DEFAULT_TRIALS,
@@ -47,9 +48,10 @@ from study.settings import (
 @click.option(
     "--pruner",
     type=click.Choice(PRUNERS),
-    default="hyperband",
+    default=DEFAULT_PRUNER,
     show_default=True,
-    help="Stops trials whose test loss lags others at the same epoch.",
+    help="Stops trials whose test loss lags others at the same epoch: median from epoch 4 "
+    "(after 5 finished trials), hyperband from epoch 2, none.",
 )
 @click.option(
     "--objective",

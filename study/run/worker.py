@@ -28,6 +28,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from catdog.cores import usable_cores
 from catdog.device import configure
 from catdog.errors import USER_ERRORS, CatdogError
 from study.data.splits import DeviceSplits, load_splits
@@ -69,7 +70,7 @@ def run_worker(
     progress = Progress(prefix, stops=stops, display=display, verbose=plan.verbose)
     _quiet_optuna(plan.verbose)
     if plan.jobs > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.jobs))
+        torch.set_num_threads(max(1, usable_cores() // plan.jobs))
     configure(plan.device)
     splits = load_splits(plan.source, plan.device, val_fraction=plan.val_fraction, seed=plan.seed)
     progress.echo(f"training on {plan.device} in {plan.precision}: {_describe(splits)}")

@@ -77,12 +77,12 @@ def test_every_trial_gets_its_curves_and_the_study_note_compares_with_the_report
 
 
 def test_a_pruned_trial_gets_its_curves_up_to_where_it_stopped(run_cli, tiny_dataset, in_tmp):
-    # Five earlier trials with a near-perfect test loss: the median pruner stops every new
-    # trial with epochs left after epoch 2.
+    # Five earlier trials with a near-perfect test loss: the median pruner (the default) stops
+    # every new trial with epochs left after epoch 4.
     study = optuna.create_study(storage=STORAGE, study_name="catdog", direction="minimize")
     for _ in range(5):
         study.add_trial(
-            made_trial({"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 4}, [0.99] * 4)
+            made_trial({"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 6}, [0.99] * 6)
         )
     result = run_cli(
         *fast_study_args(
@@ -90,9 +90,7 @@ def test_a_pruned_trial_gets_its_curves_up_to_where_it_stopped(run_cli, tiny_dat
             "--trials",
             3,
             "--max-epochs",
-            4,
-            "--pruner",
-            "median",
+            6,
             "--no-seed-configs",
             "--storage",
             STORAGE,
@@ -101,10 +99,10 @@ def test_a_pruned_trial_gets_its_curves_up_to_where_it_stopped(run_cli, tiny_dat
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="catdog", storage=STORAGE)
     pruned = [t for t in study.trials[5:] if t.state == TrialState.PRUNED]
-    assert pruned, "the seeded sampler should draw at least one trial of 3-4 epochs"
+    assert pruned, "the seeded sampler should draw at least one trial of 5-6 epochs"
     for trial in pruned:
         _curves_artifact(study, trial)
-        assert f"(pruned after epoch 2 of {trial.params['epochs']})" in _trial_note(study, trial)
+        assert f"(pruned after epoch 4 of {trial.params['epochs']})" in _trial_note(study, trial)
     assert f"{len(pruned)} pruned" in get_note(study)
 
 

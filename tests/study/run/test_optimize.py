@@ -53,21 +53,21 @@ def test_new_study_runs_the_report_configs_first_and_never_prunes_them(run_cli, 
 
 def test_three_trial_study_prunes_trials_that_lag(run_cli, tiny_dataset):
     # Five earlier trials with a near-perfect test loss at every epoch: the median pruner
-    # (active from epoch 2) must stop every new trial that has epochs left after epoch 2.
+    # (the default, active from epoch 4) must stop every new trial with epochs left after 4.
     study = optuna.create_study(storage=STORAGE, study_name="catdog", direction="minimize")
     distributions = {
         "optimizer": CategoricalDistribution(["sgd", "adam"]),
         "lr": FloatDistribution(1e-4, 0.3, log=True),
         "shuffle": CategoricalDistribution([True, False]),
-        "epochs": IntDistribution(1, 4),
+        "epochs": IntDistribution(1, 6),
     }
     for _ in range(5):
         study.add_trial(
             create_trial(
-                params={"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 4},
+                params={"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 6},
                 distributions=distributions,
                 value=0.01,
-                intermediate_values={1: 0.01, 2: 0.01, 3: 0.01, 4: 0.01},
+                intermediate_values=dict.fromkeys(range(1, 7), 0.01),
             )
         )
     result = run_cli(
@@ -76,9 +76,7 @@ def test_three_trial_study_prunes_trials_that_lag(run_cli, tiny_dataset):
             "--trials",
             3,
             "--max-epochs",
-            4,
-            "--pruner",
-            "median",
+            6,
             "--no-seed-configs",
             "--storage",
             STORAGE,
@@ -87,14 +85,17 @@ def test_three_trial_study_prunes_trials_that_lag(run_cli, tiny_dataset):
     assert result.exit_code == 0, result.output
     new = _load().trials[5:]
     assert len(new) == 3
-    long_trials = [t for t in new if t.params["epochs"] > 2]
-    assert long_trials, "the seeded sampler should draw at least one trial of 3-4 epochs"
+    long_trials = [t for t in new if t.params["epochs"] > 4]
+    assert long_trials, "the seeded sampler should draw at least one trial of 5-6 epochs"
     for trial in long_trials:
         assert trial.state == TrialState.PRUNED
-        assert list(trial.intermediate_values) == [1, 2]
-        assert len(trial.user_attrs["epoch_test_loss"]) == 2
+        assert list(trial.intermediate_values) == [1, 2, 3, 4]
+        assert len(trial.user_attrs["epoch_test_loss"]) == 4
         assert CHECKPOINT_ATTR not in trial.user_attrs
-    assert "pruned after epoch 2" in result.output
+    for trial in new:
+        if trial.params["epochs"] <= 4:  # never compared before its last epoch
+            assert trial.state == TrialState.COMPLETE
+    assert "pruned after epoch 4" in result.output
 
 
 def test_a_changed_search_space_is_refused_naming_both(run_cli, tiny_dataset):
