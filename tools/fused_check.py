@@ -1,17 +1,18 @@
-"""Measure fused training (issue 13) on a GPU: `bench --fuse K` for K = 1, 2, 4, 8, 16, 32.
+"""Measure fused training on a GPU: `bench --fuse K` for K = 1, 2, 4, 8, 16, 32.
 
 Each K is one run of catdog.bench in its own process (so that an out-of-memory K does not end
 the others, and each starts with an empty GPU): the classic pipeline, one trial's project epoch
 and bare step, and K trials trained as one fused network, on the same images, at 256 px in bf16.
-The issue's target: aggregate fused training >= 4x the one-trial bare step (fused_over_bare).
+The figure to look at: aggregate fused training against the one-trial bare step
+(fused_over_bare; fusing pays off where it is well above 1, and K = 4 ... 32 show where it stops
+growing).
 
-Needs only torch and this repository (catdog never imports optuna), so no wheels to install.
-On the GPU machine, from the project root (OUT: the folder whose files come back):
+Needs only torch and this repository (catdog never imports optuna). On any CUDA machine, from
+the project root (OUT: a folder for the results):
 
     python3 tools/fused_check.py --out "$OUT"                 # about 4-6 minutes on an H200
 
-Through the session's `run` tool: command `python3 tools/fused_check.py --out $OUT`, with a
-timeout_s of about 540. Anywhere, to check the script itself (about a minute on 2 cores):
+Anywhere, to check the script itself (about a minute on 2 cores):
 
     .venv/bin/python tools/fused_check.py --device cpu --mode dry-run --out /tmp/fused-check
 
@@ -24,16 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
+from machine import environment  # tools/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,7 +161,7 @@ def bench_one(args: argparse.Namespace, plan: Plan, members: int) -> None:
 
 
 def summary(runs: dict) -> list[dict]:
-    """One row per K: aggregate images/s and the ratios the issue asks for."""
+    """One row per K: aggregate images/s and its ratios to one trial's bare step and epoch."""
     rows = []
     for members, run in runs.items():
         row: dict = {"K": int(members)}
@@ -183,21 +182,6 @@ def summary(runs: dict) -> list[dict]:
             }
         rows.append(row)
     return rows
-
-
-def environment(device: str) -> dict:
-    cuda = device.startswith("cuda") and torch.cuda.is_available()
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if cuda else None,
-    }
 
 
 if __name__ == "__main__":

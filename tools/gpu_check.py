@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import optuna
-import torch
+from machine import environment  # tools/machine.py, beside this script
 
 from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
 
@@ -150,21 +148,6 @@ def main() -> None:
     report["seconds_total"] = round(args.budget - budget.left(), 1)
     save()
     print(json.dumps(summary(report), indent=2))
-
-
-def environment(device: str) -> dict:
-    cuda = device.startswith("cuda") and torch.cuda.is_available()
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "optuna": optuna.__version__,
-    }
 
 
 def run_step(name: str, arguments: list[str], args, budget: Budget, limit: float) -> dict:

@@ -30,14 +30,14 @@ mkdir -p "$out"
 if ! "$python" -c "import optuna, optuna_dashboard, plotly, sqlalchemy, yaml" 2>/dev/null; then
   if ! compgen -G ".whl/*.whl" >/dev/null; then
     echo "error: optuna is not installed and .whl/ holds no wheels:" \
-      "run ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4 plotly==7.1.0 narwhals==2.29.0 PyYAML==6.0.4 first" >&2
+      "download the wheels as this script's header says, first" >&2
     exit 1
   fi
   "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
   if ! "$python" -c "import optuna, optuna_dashboard, plotly, sqlalchemy, yaml"; then
     echo "error: .whl/ lacks a wheel (above):" \
-      "run ../shared/device/wheels.sh optuna-dashboard==0.21.0 bottle==0.13.4 plotly==7.1.0 narwhals==2.29.0 PyYAML==6.0.4" >&2
+      "download it as this script's header says" >&2
     exit 1
   fi
 else
