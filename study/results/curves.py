@@ -118,10 +118,13 @@ def curves_figure(
     curves = read_curves(trial.user_attrs)
     if curves is None:
         return None
-    figure = Figure(figsize=(10, 4), layout="constrained")
+    figure = Figure(figsize=(10, 4))
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     draw_curves(loss_axes, accuracy_axes, curves)
     figure.suptitle(trial_title(trial, outcome) + (f"\n{caption}" if caption else ""))
+    # Fixed margins (fractions of the 10 x 4 in figure), not a constrained layout: every trial
+    # draws one as it ends, and the layout engine took about 40 % of its 0.16-0.25 s (2-core VM).
+    figure.subplots_adjust(left=0.075, right=0.985, bottom=0.12, top=0.83, wspace=0.2)
     return figure
 
 
