@@ -5,19 +5,16 @@ the comparisons here hold to the last bit on the machines tried; the tolerances 
 for the order in which the per-epoch loss sums add up.
 """
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from catdog.cache import read_split
 from catdog.config import TrainConfig
 from catdog.fused import FusedCNN, FusedTrainer
 from catdog.fused.model import member_input
 from catdog.model import CatDogCNN
 from catdog.modelfile import load_model_file, save_model_file
-from catdog.train import DeviceImages, TrainingDiverged, train
+from catdog.train import TrainingDiverged, train
 
 CPU = torch.device("cpu")
 BATCH = 16  # 40 training images: batches of 16, 16 and 8
@@ -51,15 +48,6 @@ TRIALS = (
     ),
 )
 TRIALS = tuple((TrainConfig(**{**c.to_dict(), "batch_size": BATCH}), s) for c, s in TRIALS)
-
-
-@pytest.fixture(scope="module")
-def splits(tiny_dataset: Path, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    return tuple(
-        DeviceImages.from_image_set(read_split(tiny_dataset / s, 64, cache), CPU)
-        for s in ("training_set", "test_set")
-    )
 
 
 @pytest.fixture(scope="module")

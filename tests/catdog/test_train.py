@@ -1,24 +1,12 @@
-from pathlib import Path
-
 import pytest
 import torch
 
 import catdog.train as train_module
 from catdog.augment import to_float
-from catdog.cache import read_split
 from catdog.config import TrainConfig
-from catdog.train import DeviceImages, batch_order, evaluate, train
+from catdog.train import batch_order, evaluate, train
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def splits(tiny_dataset: Path, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    return tuple(
-        DeviceImages.from_image_set(read_split(tiny_dataset / s, 64, cache), CPU)
-        for s in ("training_set", "test_set")
-    )
 
 
 def test_no_shuffle_means_class_sorted_file_order(splits):

@@ -13,6 +13,7 @@ from catdog.images import decode_image
 from catdog.modelfile import load_model_file
 from catdog.train import predict_probabilities
 
+from ..helpers import one_error_line
 from .conftest import PHOTO_DATA
 
 
@@ -33,14 +34,6 @@ def _expected(model_path, image) -> list[float]:
     model = load_model_file(model_path).model
     pixels = torch.from_numpy(np.ascontiguousarray(decode_image(image, 64))).permute(2, 0, 1)
     return predict_probabilities(model, pixels[None])[0].tolist()
-
-
-def _one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 def test_a_model_of_synthetic_shapes_says_so_in_one_warning_line(run_cli, make_model, photos):
@@ -133,11 +126,11 @@ def test_a_bad_file_among_good_ones_is_reported_and_the_rest_classified(
     assert len(result.stdout.splitlines()) == 3
 
 
-def test_a_pattern_or_folder_that_names_no_image_is_one_error_line(run_cli, make_model, in_tmp):
+def test_a_pattern_or_folder_that_names_no_image_isone_error_line(run_cli, make_model, in_tmp):
     model = make_model().name
     (in_tmp / "empty").mkdir()
-    error = _one_error_line(run_cli("predict", model, "nothing/*.jpg"))
+    error = one_error_line(run_cli("predict", model, "nothing/*.jpg"))
     assert error == "Error: nothing/*.jpg: no file matches this pattern"
-    assert "Error: empty: no image files in this folder" in _one_error_line(
+    assert "Error: empty: no image files in this folder" in one_error_line(
         run_cli("predict", model, "empty")
     )

@@ -17,6 +17,8 @@ from study.attrs import CHECKPOINT_ATTR
 from study.store.artifacts import open_artifact_store
 from study.store.storage import open_storage
 
+from ..helpers import one_error_line
+
 # Every command that reads a study and nothing else (report and export write their --out).
 READERS = [
     ["dashboard"],
@@ -40,18 +42,10 @@ def _everything(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def _one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
-
-
 @pytest.mark.parametrize("args", READERS, ids=" ".join)
 def test_in_an_empty_folder_it_says_there_is_no_study_and_creates_nothing(run_cli, in_tmp, args):
     result = run_cli(*args)
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         "Error: no study database at storage/catdog.db: run `catdog-study optimize` first, "
         "or give --storage the one to read"
     )
@@ -61,7 +55,7 @@ def test_in_an_empty_folder_it_says_there_is_no_study_and_creates_nothing(run_cl
 @pytest.mark.parametrize("args", READERS, ids=" ".join)
 def test_a_mistyped_storage_path_creates_nothing(run_cli, in_tmp, args):
     result = run_cli(*args, "--storage", "sqlite:///typo/catdog.db")
-    assert "Error: no study database at typo/catdog.db" in _one_error_line(result)
+    assert "Error: no study database at typo/catdog.db" in one_error_line(result)
     assert _everything(in_tmp) == []
 
 
@@ -69,7 +63,7 @@ def test_a_mistyped_storage_path_creates_nothing(run_cli, in_tmp, args):
 def test_an_empty_database_file_is_no_study_and_stays_empty(run_cli, in_tmp, args):
     Path("empty.db").touch()
     result = run_cli(*args, "--storage", "sqlite:///empty.db")
-    assert _one_error_line(result) == "Error: no study database at empty.db: the file is empty"
+    assert one_error_line(result) == "Error: no study database at empty.db: the file is empty"
     assert _everything(in_tmp) == ["empty.db"]
     assert Path("empty.db").stat().st_size == 0
 
@@ -80,7 +74,7 @@ def test_a_database_without_optuna_tables_is_no_study_and_is_left_alone(run_cli,
         connection.execute("CREATE TABLE notes (text)")
     before = Path("other.db").read_bytes()
     result = run_cli(*args, "--storage", "sqlite:///other.db")
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         "Error: no study database at other.db: it holds no Optuna tables"
     )
     assert _everything(in_tmp) == ["other.db"]
@@ -92,7 +86,7 @@ def test_another_study_name_lists_the_studies_there(run_cli, in_tmp, args):
     for name in ("first", "second"):
         optuna.create_study(storage="sqlite:///two.db", study_name=name)
     result = run_cli(*args, "--storage", "sqlite:///two.db", "--study-name", "third")
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         "Error: no study named 'third' in sqlite:///two.db; studies there: first, second"
     )
     assert _everything(in_tmp) == ["two.db"]
@@ -129,7 +123,7 @@ def test_export_names_a_missing_artifact_folder_and_creates_it_not(run_cli, in_t
     study = optuna.create_study(storage="sqlite:///study.db", study_name="catdog")
     study.optimize(objective, n_trials=1)
     result = run_cli("export", "--out", "m.safetensors", "--storage", "sqlite:///study.db")
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         "Error: trial 0's checkpoint 0123-abcd cannot be read: there is no artifact folder "
         "storage/artifacts; check --artifact-dir"
     )
@@ -141,7 +135,7 @@ def test_export_names_a_missing_artifact_folder_and_creates_it_not(run_cli, in_t
 )
 def test_predict_and_show_without_a_model_file_create_nothing(run_cli, in_tmp, args):
     result = run_cli(*args)
-    assert _one_error_line(result) == "Error: model.safetensors: no such model file"
+    assert one_error_line(result) == "Error: model.safetensors: no such model file"
     assert _everything(in_tmp) == []
 
 
@@ -155,7 +149,7 @@ POSTGRES_URL = os.environ.get("CATDOG_TEST_POSTGRES_URL")
 @pytest.mark.parametrize("args", [a for a in READERS if a[0] != "dashboard"], ids=" ".join)
 def test_on_postgresql_a_missing_study_is_one_line_naming_what_is_there(run_cli, in_tmp, args):
     result = run_cli(*args, "--storage", POSTGRES_URL, "--study-name", f"absent-{os.getpid()}")
-    error = _one_error_line(result)
+    error = one_error_line(result)
     # A database that never held a study keeps no tables; one that did lists its studies.
     assert "it holds no Optuna tables" in error or "; studies there: " in error
     password = make_url(POSTGRES_URL).password

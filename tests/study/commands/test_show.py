@@ -4,13 +4,7 @@ import json
 
 from catdog.modelfile import checksum_path, read_model_info
 
-
-def _one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
+from ..helpers import one_error_line
 
 
 def test_show_says_what_the_model_learned_from_its_size_and_accuracy(run_cli, make_model):
@@ -52,11 +46,11 @@ def test_show_describes_a_changed_file_then_fails(run_cli, make_model):
     result = run_cli("show", model)
     assert "test set    accuracy 97.5 %" in result.stdout
     assert f"does NOT match {checksum_path(model)}" in result.stdout
-    assert "SHA-256 does not match the one in" in _one_error_line(result)
+    assert "SHA-256 does not match the one in" in one_error_line(result)
 
 
 def test_show_refuses_a_file_that_is_not_a_model(run_cli, tmp_path):
     fake = tmp_path / "fake.safetensors"
     fake.write_bytes(b"not a model")
-    assert "not a readable safetensors model file" in _one_error_line(run_cli("show", fake))
-    assert "no such model file" in _one_error_line(run_cli("show", tmp_path / "absent"))
+    assert "not a readable safetensors model file" in one_error_line(run_cli("show", fake))
+    assert "no such model file" in one_error_line(run_cli("show", tmp_path / "absent"))

@@ -8,6 +8,7 @@ import pytest
 
 from study.results import server
 
+from ..helpers import one_error_line
 from ..workers import serve_dashboard
 
 STORAGE = "sqlite:///dash.db"
@@ -40,14 +41,11 @@ def study_here(in_tmp):
 
 
 def _one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
+    error = one_error_line(result)
     # Nothing as if it had started: neither our line nor bottle's, nor the no-login warning.
     assert "optuna-dashboard for" not in result.output
     assert "Listening" not in result.output and "no login" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
+    return error
 
 
 def test_a_port_in_use_is_one_error_line(run_cli, study_here):
