@@ -36,6 +36,16 @@ def _feature_side(image_size: int, *, padded: bool) -> int:
     return side
 
 
+def conv_blocks(image_size: int) -> list[tuple[int, int, int, int]]:
+    """(in channels, out channels, kernel size, padding) of each block at this image size."""
+    padded = conv_padding(image_size) is not None
+    channels = [3] + [out_channels for out_channels, _ in BLOCKS]
+    return [
+        (channels[i], out_channels, kernel, kernel // 2 if padded else 0)
+        for i, (out_channels, kernel) in enumerate(BLOCKS)
+    ]
+
+
 def head_width(image_size: int) -> int:
     """Number of features entering the Linear head: channels x side x side."""
     padded = conv_padding(image_size) is not None
@@ -49,18 +59,14 @@ class CatDogCNN(nn.Module):
     def __init__(self, image_size: int = 256) -> None:
         super().__init__()
         self.image_size = image_size
-        padded = conv_padding(image_size) is not None
         layers: list[nn.Module] = []
-        in_channels = 3
-        for out_channels, kernel in BLOCKS:
-            padding = kernel // 2 if padded else 0
+        for in_channels, out_channels, kernel, padding in conv_blocks(image_size):
             layers += [
                 nn.Conv2d(in_channels, out_channels, kernel, padding=padding, bias=False),
                 nn.BatchNorm2d(out_channels),
                 nn.ReLU(inplace=True),
                 nn.MaxPool2d(2),
             ]
-            in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(head_width(image_size), len(CLASS_NAMES))

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from catdog.model import BLOCKS, CLASS_NAMES, conv_padding, head_width
+from catdog.model import CLASS_NAMES, conv_blocks, head_width
 
 
 class FusedCNN(nn.Module):
@@ -49,11 +49,8 @@ class FusedCNN(nn.Module):
     def __init__(self, image_size: int, members: int, *, split_convolutions: bool = False) -> None:
         super().__init__()
         self.image_size, self.members = image_size, members
-        padded = conv_padding(image_size) is not None
         layers: list[nn.Module] = []
-        in_channels = 3
-        for out_channels, kernel in BLOCKS:
-            padding = kernel // 2 if padded else 0
+        for in_channels, out_channels, kernel, padding in conv_blocks(image_size):
             layers += [
                 FusedConv2d(
                     members * in_channels,
@@ -68,7 +65,6 @@ class FusedCNN(nn.Module):
                 nn.ReLU(inplace=True),
                 nn.MaxPool2d(2),
             ]
-            in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
             MemberFlatten(members), FusedLinear(members, head_width(image_size), len(CLASS_NAMES))
