@@ -8,7 +8,8 @@ stopped and what it finished is still read back):
   data     a SYNTHETIC set in the Kaggle layout (full: 8 000 training + 2 000 test images), its
            JPEGs as large as Kaggle's photos, so the classic pipeline decodes what it would there
   bench    `catdog-study bench` at the image size: classic vs project epoch vs bare step
-  study    `catdog-study optimize --trials 40` on that set: wall time, trials, epochs
+  study    `catdog-study optimize --trials 40` on that set: wall time, trials, epochs, and
+           through tools/fixed_costs.py, start-up and the time per trial outside its epochs
   jobs     the same short study with --jobs 1 and with --jobs N: trials and epochs per hour
   compile  `catdog-study bench --compile`
 
@@ -150,13 +151,21 @@ def main() -> None:
     print(json.dumps(summary(report), indent=2))
 
 
-def run_step(name: str, arguments: list[str], args, budget: Budget, limit: float) -> dict:
-    """Run `python -m study ARGUMENTS` in the work folder; wall time, exit status, log."""
+def run_step(
+    name: str,
+    arguments: list[str],
+    args,
+    budget: Budget,
+    limit: float,
+    runner: list[str] | None = None,
+) -> dict:
+    """Run `python -m study ARGUMENTS` (or `python RUNNER... ARGUMENTS`) in the work folder;
+    wall time, exit status, log."""
     allowed = min(limit, budget.left())
     if allowed < 20:
         return {"skipped": f"{budget.left():.0f} s of the budget left"}
     log_path = args.out / "logs" / f"{name}.log"
-    command = [sys.executable, "-m", "study", *arguments]
+    command = [sys.executable, *(runner or ["-m", "study"]), *arguments]
     started = time.monotonic()
     with open(log_path, "w") as log:
         log.write(" ".join(command) + "\n")
@@ -217,7 +226,12 @@ def run_study(
         str(args.work / f"artifacts-{name}"),
         *extra,
     ]
-    result = run_step(name, arguments, args, budget, limit)
+    # Through tools/fixed_costs.py: where the time outside the epochs goes, too.
+    costs = args.out / f"costs-{name}.json"
+    runner = [str(Path(__file__).with_name("fixed_costs.py")), "--out", str(costs), "--"]
+    result = run_step(name, arguments[1:], args, budget, limit, runner)
+    if costs.exists():
+        result["costs"] = json.loads(costs.read_text())
     if "skipped" in result:
         return result
     try:
@@ -256,6 +270,9 @@ def summary(report: dict) -> dict:
             }
     study = report.get("study", {})
     out["study_seconds"] = study.get("seconds")
+    costs = study.get("costs", {})
+    out["study_start_up_s"] = costs.get("start_up", {}).get("to_first_epoch_s")
+    out["study_outside_per_trial_s"] = costs.get("outside", {}).get("per_trial_s")
     out["study_trials"] = study.get("trials_by_state")
     out["jobs_trials_per_hour_ratio"] = report.get("jobs", {}).get("trials_per_hour_ratio")
     return out

@@ -84,12 +84,20 @@ class FusedTrainer:
         slots: int,
         batch_size: int,
         precision: str = "fp32",
+        round_up: bool = False,
     ) -> None:
+        """round_up: lay the fused network out for the active members rounded up to a power of
+        two (at most `slots`), the extra groups computed and thrown away, so that the network
+        takes a few widths (1, 2, 4, ...) instead of every one from `slots` down to 1 as the
+        last trials end: a GPU with cudnn.benchmark autotunes its convolutions once per width.
+        The members train exactly as without it."""
         if slots < 1:
             raise ValueError(f"slots must be at least 1, got {slots}")
         self.train_data, self.eval_data = train_data, eval_data
         self.batch_size, self.precision = batch_size, precision
         self.device = train_data.images.device
+        self.round_up = round_up
+        self.widths: list[int] = []  # groups of each fused network laid out, in order
         self._slots: list[_Member | None] = [None] * slots
         self._fused: FusedCNN | None = None  # None: to be rebuilt for the active members
         self._grads: list[torch.Tensor] = []
@@ -219,9 +227,9 @@ class FusedTrainer:
             index = order[:, step * batch : (step + 1) * batch]  # (K, b)
             images = data.images[index.flatten()]  # (K*b, 3, S, S) uint8, one gather
             labels = data.labels[index]  # (K, b)
-            pixels = augment_members(images, self._plan, generators)
+            pixels = self._padded(augment_members(images, self._plan, generators), len(members))
             losses, logits = self._step(
-                members, member_input(pixels, len(members), self.precision), labels
+                members, member_input(pixels, fused.members, self.precision), labels
             )
             loss_sum += losses * index.shape[1]
             correct += (logits.argmax(dim=-1) == labels).sum(dim=1)
@@ -235,7 +243,7 @@ class FusedTrainer:
         """One optimizer step of every member on prepared inputs (B, K*3, S, S) and labels
         (K, B); returns each member's loss (K,) and logits (K, B, 2), detached."""
         with autocast(self.device, self.precision):
-            logits = self._fused(images)
+            logits = self._fused(images)[: len(members)]  # a padded layout's extra groups: out
         losses = self._losses(logits.float(), labels)
         # The members' .grad are views into these: zeroed in place, and backward adds into them.
         torch._foreach_zero_(self._grads)
@@ -278,7 +286,8 @@ class FusedTrainer:
             log_p = F.log_softmax(logits.float(), dim=-1)
             loss_sum -= log_p.gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(dim=1)
             correct += (logits.argmax(dim=-1) == labels).sum(dim=1)
-        return _means(loss_sum, correct, len(data))
+        active = len(self._active())  # a padded layout's extra groups: out
+        return _means(loss_sum[:active], correct[:active], len(data))
 
     def _active(self) -> list[tuple[int, _Member]]:
         return [(slot, member) for slot, member in enumerate(self._slots) if member is not None]
@@ -296,7 +305,10 @@ class FusedTrainer:
             own = member.state.model.state_dict()  # its buffers, refreshed after every epoch
             own.update(zip(names, member.parameters, strict=True))  # its live weights
             tensors.append(own)
+        width = _round_up(len(members), self.slots) if self.round_up else len(members)
+        tensors += [tensors[-1]] * (width - len(members))  # extra groups: copies, never read
         fused = FusedCNN.from_members(tensors, self.train_data.image_size)
+        self.widths.append(width)
         fused_parameters = dict(fused.named_parameters())
         for parameter in fused_parameters.values():
             parameter.grad = torch.zeros_like(parameter)
@@ -304,8 +316,8 @@ class FusedTrainer:
             for k, member in enumerate(members):
                 for name, parameter in zip(names, member.parameters, strict=True):
                     fused_parameter = fused_parameters[name]
-                    parameter.data = member_view(fused_parameter.data, name, len(members), k)
-                    parameter.grad = member_view(fused_parameter.grad, name, len(members), k)
+                    parameter.data = member_view(fused_parameter.data, name, width, k)
+                    parameter.grad = member_view(fused_parameter.grad, name, width, k)
         self._grads = [parameter.grad for parameter in fused_parameters.values()]
         self._plan = AugmentPlan.build([m.config.augmentation for m in members], self.device)
         smoothing = [m.config.label_smoothing for m in members]
@@ -313,6 +325,15 @@ class FusedTrainer:
         self._share = self._per_member([s / 2 for s in smoothing])
         self._fused = fused
         return fused
+
+    def _padded(self, pixels: torch.Tensor, members: int) -> torch.Tensor:
+        """The members' augmented batches (K*b, 3, S, S), with the first one repeated for a
+        padded layout's extra groups (their outputs are thrown away)."""
+        extra = self._fused.members - members
+        if not extra:
+            return pixels
+        first = pixels[: len(pixels) // members]
+        return torch.cat([pixels, first.repeat(extra, 1, 1, 1)])
 
     def _per_member(self, values: list[float]) -> float | torch.Tensor:
         """A Python float when all members agree (as a single run has it), else (K,) float32."""
@@ -335,6 +356,11 @@ class FusedTrainer:
                     targets.append(tensor)
                     sources.append(views[name])
         torch._foreach_copy_(targets, sources)
+
+
+def _round_up(members: int, slots: int) -> int:
+    """The power of two at or above `members`, at most `slots`."""
+    return min(slots, 1 << (members - 1).bit_length())
 
 
 def _means(loss_sum: torch.Tensor, correct: torch.Tensor, count: int) -> list[tuple[float, float]]:

@@ -8,13 +8,22 @@ the next asked trial at the next epoch. Trials share the batch size: a trial who
 batch size differs from the others' trains in a fused network of its own batch size, the
 networks taking turns epoch by epoch, at most K trials in all.
 
+On a GPU, what no epoch waits for (storing curves and checkpoints, drawing the curves PNG,
+telling Optuna, rewriting the study note) runs on a thread beside the training loop
+(background.py), and the fused network's width is rounded up to a power of two, so that
+cudnn autotunes a few widths as the last trials end, not every one.
+
 Every way a run ends reaches every member: a stop marks each running trial FAIL with the reason
-and queues it again to resume from its own checkpoint.
+and queues it again to resume from its own checkpoint, once the background has stored what it
+was handed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
+import functools
 import time
 import warnings
 from collections.abc import Callable
@@ -29,6 +38,7 @@ from catdog.errors import CatdogError
 from catdog.fused import FusedTrainer, MemberEpoch
 from study.attrs import FAIL_REASON_ATTR, WORKER_ATTR, loss_curve_attr
 from study.optuna_private import heartbeat
+from study.run.background import Background
 from study.run.objective import (
     EpochReporter,
     Objective,
@@ -40,6 +50,7 @@ from study.run.objective import (
 from study.run.plan import RunPlan
 from study.run.signals import Stopped
 from study.store.resume import requeue
+from study.store.studies import find_trial
 
 TrialEnded = Callable[[optuna.Study, FrozenTrial], None]  # study.optimize's callbacks
 
@@ -67,9 +78,12 @@ def run_fused_trials(
     callbacks: list[TrialEnded],
 ) -> None:
     """Ask, train and tell `trials` trials, up to plan.fuse of them at once."""
+    background = Background.for_device(plan.device)
+    objective = dataclasses.replace(objective, background=background)
     splits = objective.splits
     trainers: dict[int, FusedTrainer] = {}  # by batch size
     running: dict[tuple[int, int], Member] = {}  # (batch size, slot) -> its trial
+    ending: dict[int, Member] = {}  # trial number -> a trial handed to `background` to end
     deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
     asked = 0
 
@@ -81,46 +95,45 @@ def run_fused_trials(
                 slots=plan.fuse,
                 batch_size=batch_size,
                 precision=plan.precision,
+                # A GPU autotunes each width's convolutions (cudnn.benchmark): a few widths.
+                round_up=plan.device.type == "cuda",
             )
         return trainers[batch_size]
 
     try:
         while True:
+            background.check()
             while asked < trials and len(running) < plan.fuse and not _past(deadline):
                 asked += 1
                 _start(study, objective, trainer_for, running, callbacks)
             if not running:
+                background.wait()  # the last trials told, the study note rewritten
                 return
             for batch_size, trainer in trainers.items():
                 if trainer.active_slots:
                     for result in trainer.run_epoch():
                         if result.ended:
-                            _end(
-                                study,
-                                objective,
-                                running[(batch_size, result.slot)],
-                                result,
-                                callbacks,
-                            )
-                            del running[(batch_size, result.slot)]
+                            member = running.pop((batch_size, result.slot))
+                            _end(study, objective, member, result, callbacks, ending)
     except torch.OutOfMemoryError:
         count = len(running)
         cause = f"out of device memory with {count} trials fused"
-        _stop_all(study, objective, list(running.values()), cause, again=True)
+        _stop_all(study, objective, running, ending, cause, again=True)
         raise FusedOutOfMemory(
             f"out of device memory with {count} trials fused: use a smaller --fuse (the "
             "stopped trials are queued again and resume from their checkpoints)"
         ) from None
     except KeyboardInterrupt as stop:
         cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
-        members = list(running.values())
-        _stop_all(study, objective, members, cause, again=True)
+        stopped = _stop_all(study, objective, running, ending, cause, again=True)
         if isinstance(stop, Stopped):
-            stop.trials.extend(member.trial.number for member in members)
+            stop.trials.extend(stopped)
         raise
     except BaseException as error:
-        _stop_all(study, objective, list(running.values()), f"error: {type(error).__name__}")
+        _stop_all(study, objective, running, ending, f"error: {type(error).__name__}")
         raise
+    finally:
+        background.close()
 
 
 def _past(deadline: float | None) -> bool:
@@ -179,35 +192,86 @@ def _end(
     member: Member,
     result: MemberEpoch,
     callbacks: list[TrialEnded],
+    ending: dict[int, Member],
 ) -> None:
-    """Tell how a member's trial ended: finished, pruned, or failed with its reason."""
+    """Tell how a member's trial ended (finished, pruned, or failed with its reason), in the
+    background but for what needs the device: scoring a held-back test set."""
     trial, error = member.trial, result.error
-    try:
-        if error is None:
-            objective.finish(trial, result.state, member.seed)
+    if isinstance(error, optuna.exceptions.UpdateFinishedTrialError):
+        objective.progress.echo(f"trial {trial.number} was taken over by another worker: going on")
+        objective.progress.trial_lost(trial.number)
+        member.heartbeat.close()
+        return
+    if error is None:
+        figures = objective.final_figures(result.state)
+        model = result.state.model
+        if objective.background.threaded:  # the thread reads no device memory
+            model = copy.deepcopy(model).cpu()
+
+        def conclude() -> None:
+            objective.keep(trial, model, member.seed, figures)
             objective.resume_store.discard(trial)
             objective.ending(trial, "complete")
             value = trial_value(result.metrics, objective.ranks_by)
             _tell(study, trial, TrialState.COMPLETE, value, callbacks)
-        elif isinstance(error, optuna.TrialPruned):
+
+    elif isinstance(error, optuna.TrialPruned):
+
+        def conclude() -> None:
             objective.resume_store.discard(trial)
             _tell(study, trial, TrialState.PRUNED, None, callbacks)
-        elif isinstance(error, optuna.exceptions.UpdateFinishedTrialError):
-            objective.progress.echo(
-                f"trial {trial.number} was taken over by another worker: going on"
-            )
-            objective.progress.trial_lost(trial.number)
-        else:
-            reason = failure_reason(error, member.config)
-            if reason is None:  # a bug: the run ends with its traceback, the trial says so
-                store_error(trial, error)
-                study.tell(trial, state=TrialState.FAIL)
-                raise error
+
+    else:
+        reason = failure_reason(error, member.config)
+        if reason is None:  # a bug: the run ends with its traceback, the trial says so
+            objective.background.drain()
+            store_error(trial, error)
+            study.tell(trial, state=TrialState.FAIL)
+            member.heartbeat.close()
+            raise error
+
+        def conclude() -> None:
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
             objective.resume_store.discard(trial)
             _tell(study, trial, TrialState.FAIL, None, callbacks)
+
+    ending[trial.number] = member
+    job = functools.partial(_conclude, study, objective, member, conclude, ending)
+    objective.background.submit(job)
+
+
+def _conclude(
+    study: optuna.Study,
+    objective: Objective,
+    member: Member,
+    conclude: Callable[[], None],
+    ending: dict[int, Member],
+) -> None:
+    """Run in the background: end a member's trial, or say that another worker did."""
+    trial = member.trial
+    try:
+        conclude()
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
+        if not _finished_elsewhere(study, trial, error):
+            raise
+        objective.progress.echo(f"trial {trial.number} was taken over by another worker: going on")
+        objective.progress.trial_lost(trial.number)
     finally:
+        ending.pop(trial.number, None)
         member.heartbeat.close()
+
+
+def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial, error: Exception) -> bool:
+    """True when Optuna refused `trial` because another worker ended it meanwhile."""
+    refused = isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or str(
+        error
+    ).startswith("Cannot tell a ")
+    return refused and _is_finished(study, trial)
+
+
+def _is_finished(study: optuna.Study, trial: optuna.Trial) -> bool:
+    stored = find_trial(study, trial.number)
+    return stored is not None and stored.state.is_finished()
 
 
 def _tell(
@@ -225,21 +289,31 @@ def _tell(
 def _stop_all(
     study: optuna.Study,
     objective: Objective,
-    members: list[Member],
+    running: dict[tuple[int, int], Member],
+    ending: dict[int, Member],
     cause: str,
     *,
     again: bool = False,
-) -> None:
-    """End every running member: FAIL with `cause` and the epoch it got to and, `again`,
-    queued again to resume from its own checkpoint."""
+) -> list[int]:
+    """End every member still running: FAIL with `cause` and the epoch it got to and,
+    `again`, queued again to resume from its own checkpoint. Returns their numbers.
+
+    What the background was handed is done first (a trial's last curves and checkpoint, the
+    trials that ended); a trial whose ending was skipped there (an earlier job failed) is
+    stopped here with the running ones."""
+    objective.background.drain()
     split = objective.splits.eval_split
-    for member in members:
+    stopped = []
+    for member in [*running.values(), *ending.values()]:
         trial = member.trial
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
-            epochs = len(trial.user_attrs.get(loss_curve_attr(split), []))
-            suffix = "; queued again to resume" if again else ""
-            trial.set_user_attr(FAIL_REASON_ATTR, f"{cause} after epoch {epochs}{suffix}")
-            study.tell(trial, state=TrialState.FAIL)
-            if again:
-                requeue(study, trial.number)
+            if not _is_finished(study, trial):
+                epochs = len(trial.user_attrs.get(loss_curve_attr(split), []))
+                suffix = "; queued again to resume" if again else ""
+                trial.set_user_attr(FAIL_REASON_ATTR, f"{cause} after epoch {epochs}{suffix}")
+                study.tell(trial, state=TrialState.FAIL)
+                stopped.append(trial.number)
+                if again:
+                    requeue(study, trial.number)
         member.heartbeat.close()
+    return stopped

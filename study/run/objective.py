@@ -11,6 +11,7 @@ validation part the test set is scored once, when a trial finishes, into `test_l
 from __future__ import annotations
 
 import errno
+import functools
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from optuna.artifacts import upload_artifact
 
 from catdog.config import TrainConfig
 from catdog.errors import CatdogError
+from catdog.model import CatDogCNN
 from catdog.modelfile import save_model_file
 from catdog.train import EpochMetrics, TrainingDiverged, TrainState, evaluate, train
 from study.attrs import (
@@ -50,6 +52,7 @@ from study.attrs import (
 )
 from study.data.splits import DeviceSplits
 from study.optuna_private import retry_history
+from study.run.background import Background
 from study.run.progress import Progress
 from study.run.signals import Stopped, StopSignals
 from study.run.takeover import WorkerProcess
@@ -81,6 +84,9 @@ class Objective:
     stops: StopSignals | None = None  # checked after every epoch (see StopSignals.check)
     ranks_by: str = "loss"  # --objective: the trial's value is its last loss, or 1 - accuracy
     worker: dict[str, Any] = field(default_factory=lambda: WorkerProcess.this().to_attr())
+    # Where the per-epoch writes go: at once (one trial at a time), or to the fused run's
+    # thread beside its training loop (see background.py).
+    background: Background = field(default_factory=lambda: Background(thread=False))
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Suggest a configuration, train it reporting every epoch, keep the model, return
@@ -175,15 +181,27 @@ class Objective:
 
     def finish(self, trial: optuna.Trial, state: TrainState, seed: int) -> None:
         """Score the test set where it was held back, then keep the model as an artifact."""
+        self.keep(trial, state.model, seed, self.final_figures(state))
+
+    def final_figures(self, state: TrainState) -> dict[str, float]:
+        """The finished model's figures: its last epoch's, and the test set's where it was
+        held back (scored here, on the device, once per finished trial: never seen by
+        pruning or the sampler)."""
         split, last = self.splits.eval_split, state.history[-1]
         figures = {loss_attr(split): last.eval_loss, accuracy_attr(split): last.eval_accuracy}
         if self.splits.val is not None:
-            # The test set, once per finished trial: never seen by pruning or the sampler.
             test_loss, test_accuracy = evaluate(state.model, self.splits.test, self.precision)
             figures |= {TEST_LOSS_ATTR: test_loss, TEST_ACCURACY_ATTR: test_accuracy}
-            trial.set_user_attr(TEST_LOSS_ATTR, test_loss)
-            trial.set_user_attr(TEST_ACCURACY_ATTR, test_accuracy)
-        self._store_checkpoint(trial, state, seed, figures)
+        return figures | {"epochs": len(state.history)}
+
+    def keep(
+        self, trial: optuna.Trial, model: CatDogCNN, seed: int, figures: dict[str, float]
+    ) -> None:
+        """Store the test figures on the trial and the model, with `figures`, as its artifact."""
+        for key in (TEST_LOSS_ATTR, TEST_ACCURACY_ATTR):
+            if key in figures:
+                trial.set_user_attr(key, figures[key])
+        self._store_checkpoint(trial, model, seed, figures)
 
     def ending(self, trial: optuna.Trial, outcome: str) -> None:
         if self.trial_ending is not None:
@@ -196,13 +214,13 @@ class Objective:
         raise TrialFailed(reason)
 
     def _store_checkpoint(
-        self, trial: optuna.Trial, state: TrainState, seed: int, figures: dict[str, float]
+        self, trial: optuna.Trial, model: CatDogCNN, seed: int, figures: dict[str, float]
     ) -> None:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"trial-{trial.number}-model.safetensors"
             sha256 = save_model_file(
                 path,
-                state.model,
+                model,
                 study=trial.study.study_name,
                 trial=trial.number,
                 params=trial.params,
@@ -211,7 +229,7 @@ class Objective:
                 space={"fingerprint": self.space.fingerprint(), **self.space.to_dict()},
                 precision=self.precision,
                 data=self.splits.description,
-                metrics={**figures, "epochs": len(state.history)},
+                metrics=figures,
             )
             artifact_id = upload_artifact(
                 artifact_store=self.artifact_store,
@@ -226,7 +244,10 @@ class Objective:
 @dataclass
 class EpochReporter:
     """train()'s on_epoch for one trial: store its curves, report the loss to the pruner,
-    checkpoint it for resuming, and stop it when the pruner says so."""
+    checkpoint it for resuming, and stop it when the pruner says so.
+
+    Reporting and pruning happen at once; storing the curves and writing the checkpoint go
+    through objective.background (at once, or beside a fused run's training loop)."""
 
     objective: Objective
     trial: optuna.Trial
@@ -237,25 +258,39 @@ class EpochReporter:
         self.prunable = is_prunable(self.trial.user_attrs)  # read once: a storage query
 
     def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
-        if self.objective.stops is not None:
-            self.objective.stops.check()
-        trial, config = self.trial, self.config
-        split = self.objective.splits.eval_split
-        for attr, name in curve_attrs(split).items():
-            trial.set_user_attr(attr, [getattr(m, name) for m in state.history])
-        trial.set_user_attr(loss_attr(split), metrics.eval_loss)
-        trial.set_user_attr(accuracy_attr(split), metrics.eval_accuracy)
-        trial.report(metrics.eval_loss, metrics.epoch)
-        self.objective.progress.epoch_finished(trial.number, config, metrics)
-        if metrics.epoch < config.epochs:  # the last epoch's state is the finished model
-            self.objective.resume_store.save(
-                trial, state, config, self.seed, self.objective.precision
+        objective, trial, config = self.objective, self.trial, self.config
+        if objective.stops is not None:
+            objective.stops.check()
+        objective.background.check()
+        split = objective.splits.eval_split
+        attrs = {
+            attr: [getattr(m, name) for m in state.history]
+            for attr, name in curve_attrs(split).items()
+        }
+        attrs |= {loss_attr(split): metrics.eval_loss, accuracy_attr(split): metrics.eval_accuracy}
+        # The last epoch's state is the finished model, kept as an artifact instead.
+        checkpoint = None
+        if metrics.epoch < config.epochs:
+            checkpoint = objective.resume_store.snapshot(
+                state, config, self.seed, objective.precision, copy=objective.background.threaded
             )
-            if self.prunable and trial.should_prune():
-                self.objective.ending(
-                    trial, f"pruned after epoch {metrics.epoch} of {config.epochs}"
-                )
-                raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
+        objective.background.submit(functools.partial(self._store, attrs, checkpoint))
+        trial.report(metrics.eval_loss, metrics.epoch)
+        objective.progress.epoch_finished(trial.number, config, metrics)
+        if metrics.epoch < config.epochs and self.prunable and trial.should_prune():
+            outcome = f"pruned after epoch {metrics.epoch} of {config.epochs}"
+            objective.background.submit(functools.partial(objective.ending, trial, outcome))
+            raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
+
+    def _store(self, attrs: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:
+        """The epoch's curves and figures on the trial, and its resume checkpoint."""
+        try:
+            for key, value in attrs.items():
+                self.trial.set_user_attr(key, value)
+            if checkpoint is not None:
+                self.objective.resume_store.write(self.trial, checkpoint)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker took the trial over: trial.report says so to the trainer
 
 
 def trial_value(last: EpochMetrics, ranks_by: str) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +31,8 @@ class Progress:
     stops: StopSignals | None = None  # told when the output is gone
     display: Display = field(default_factory=lambda: PlainDisplay(0))
     verbose: bool = False  # --verbose: every setting of each trial, not only the changed ones
+    # A fused run tells its trials from a thread of its own (background.py): one line at a time.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def echo(self, message: str) -> None:
         self._show(self.display.line, f"{self.prefix}{message}")
@@ -79,7 +82,8 @@ class Progress:
 
     def _show(self, show: Callable[..., None], *args: object) -> None:
         try:
-            show(*args)
+            with self._lock:
+                show(*args)
         except OSError as error:
             if error.errno not in (errno.EPIPE, errno.EIO):
                 raise

@@ -12,6 +12,7 @@ to each worker process, and a worker whose command ended without a word stops by
 from __future__ import annotations
 
 import errno
+import functools
 import multiprocessing
 import os
 import queue
@@ -34,6 +35,7 @@ from catdog.errors import USER_ERRORS, CatdogError
 from study.data.splits import DeviceSplits, load_splits
 from study.optuna_private import quiet_failed_trial_logs
 from study.results.dashboard import StudyNoteRefresher, TrialCurvesPublisher
+from study.run.background import Background
 from study.run.display import Display, QueueDisplay, replay
 from study.run.fused import run_fused_trials
 from study.run.objective import Objective, TrialFailed
@@ -95,13 +97,23 @@ def run_worker(
     def take_over(study: optuna.Study, trial: FrozenTrial) -> None:
         take_over_dead_trials(study, plan.grace_period, progress.echo)
 
+    # The study note reads every trial and grows with the study: it is rewritten beside the
+    # training (once for trials that end together), and whole before the worker ends.
+    notes, refresh = Background.for_device(plan.device), StudyNoteRefresher()
+
+    def rewrite_note(study: optuna.Study, trial: FrozenTrial) -> None:
+        notes.submit_once("study note", functools.partial(refresh, study, trial))
+
     # After each trial: how it ended, the dashboard's study note, dead workers' trials.
-    callbacks = [progress.trial_finished, StudyNoteRefresher(), take_over]
+    callbacks = [progress.trial_finished, rewrite_note, take_over]
     stops.check()
-    if plan.fuse > 1:
-        run_fused_trials(study, objective, plan, plan.shares[worker], callbacks)
-    else:
-        _run_trials(study, objective, plan, plan.shares[worker], callbacks)
+    try:
+        if plan.fuse > 1:
+            run_fused_trials(study, objective, plan, plan.shares[worker], callbacks)
+        else:
+            _run_trials(study, objective, plan, plan.shares[worker], callbacks)
+    finally:
+        notes.close()
 
 
 def _run_trials(

@@ -61,17 +61,36 @@ class ResumeStore:
 
         precision: "fp32" or "bf16", what the state was trained in (a resumed run must match).
         """
-        epoch = len(state.history)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"trial-{trial.number}-epoch-{epoch}.pt"
-        payload = {
+        self.write(trial, self.snapshot(state, config, seed, precision))
+
+    @staticmethod
+    def snapshot(
+        state: TrainState,
+        config: TrainConfig,
+        seed: int,
+        precision: str | None = None,
+        *,
+        copy: bool = False,
+    ) -> dict[str, Any]:
+        """What `write` stores for the state after its last epoch. copy: its tensors copied to
+        the CPU, so that training that goes on changes none of it while another thread
+        writes it."""
+        state_dict = state.state_dict()
+        return {
             "format": RESUME_FORMAT,
             "config": config.to_dict(),
             "seed": seed,
             "precision": precision,
-            "epoch": epoch,
-            "state": state.state_dict(),
+            "epoch": len(state.history),
+            "state": _on_cpu(state_dict) if copy else state_dict,
         }
+
+    def write(self, trial: optuna.Trial, payload: dict[str, Any]) -> None:
+        """Store a snapshot atomically, point the trial's attr at it, then remove the
+        trial's previous one (a kill at any moment leaves one whole checkpoint)."""
+        epoch = payload["epoch"]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"trial-{trial.number}-epoch-{epoch}.pt"
         with atomic_write(path) as temporary:
             torch.save(payload, temporary)
         previous = trial.user_attrs.get(RESUME_ATTR)
@@ -127,6 +146,17 @@ class ResumeStore:
     def _owned(trial: optuna.Trial, info: dict[str, Any]) -> bool:
         """True when the checkpoint file was written by this trial (not the one it resumed)."""
         return info["file"].startswith(f"trial-{trial.number}-")
+
+
+def _on_cpu(value: Any) -> Any:
+    """A copy of a (nested) state dict whose tensors are CPU copies of the originals."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
 
 
 def requeue(study: optuna.Study, trial_number: int) -> None:

@@ -88,8 +88,9 @@ def _assert_same_state(fused_state, solo_state):
     assert torch.equal(fused["generator"], solo["generator"])  # the same draws, in number too
 
 
-def test_three_fused_trials_train_exactly_as_three_alone(splits, alone):
-    trainer = FusedTrainer(*splits, slots=3, batch_size=BATCH)
+@pytest.mark.parametrize("round_up", [False, True], ids=["as many groups", "rounded up"])
+def test_three_fused_trials_train_exactly_as_three_alone(splits, alone, round_up):
+    trainer = FusedTrainer(*splits, slots=3, batch_size=BATCH, round_up=round_up)
     seen = []
     for slot, (config, seed) in enumerate(TRIALS):
         trainer.start(slot, config, seed, on_epoch=lambda m, s, slot=slot: seen.append(slot))
@@ -103,7 +104,8 @@ def test_three_fused_trials_train_exactly_as_three_alone(splits, alone):
         _assert_same_state(result.state, solo)
 
 
-def test_a_freed_slot_takes_the_next_trial_which_trains_as_alone(splits, alone):
+@pytest.mark.parametrize("round_up", [False, True], ids=["as many groups", "rounded up"])
+def test_a_freed_slot_takes_the_next_trial_which_trains_as_alone(splits, alone, round_up):
     # Slot 0: a one-epoch trial, then a trial without augmentation (no random draws at all)
     # that joins at the second epoch; slot 1: a trial pruned by its callback after epoch 1;
     # slot 2: a trial that diverges. Trials 1 and 2 of TRIALS run beside them throughout.
@@ -116,7 +118,7 @@ def test_a_freed_slot_takes_the_next_trial_which_trains_as_alone(splits, alone):
     def prune(metrics, state):
         raise RuntimeError("pruned")
 
-    trainer = FusedTrainer(*splits, slots=5, batch_size=BATCH)
+    trainer = FusedTrainer(*splits, slots=5, batch_size=BATCH, round_up=round_up)
     trainer.start(0, short, 5)
     trainer.start(1, *TRIALS[0], on_epoch=prune)
     trainer.start(2, exploding, 6)
@@ -131,6 +133,7 @@ def test_a_freed_slot_takes_the_next_trial_which_trains_as_alone(splits, alone):
     assert trainer.free_slots == [0, 1, 2]
     trainer.start(0, plain, 8)
     ended = _run(trainer)
+    assert trainer.widths == ([5, 3, 1] if not round_up else [5, 4, 1])
     _assert_same_curves(first[0].state.history, train(short, *splits, seed=5).history)
     _assert_same_curves(first[1].state.history, alone[0].history[:1])
     _assert_same_curves(ended[0][0].state.history, train(plain, *splits, seed=8).history)
@@ -138,6 +141,15 @@ def test_a_freed_slot_takes_the_next_trial_which_trains_as_alone(splits, alone):
     for slot, solo in ((3, alone[1]), (4, alone[2])):
         _assert_same_curves(ended[slot][0].state.history, solo.history)
         _assert_same_state(ended[slot][0].state, solo)
+
+
+def test_a_rounded_up_layout_takes_a_few_widths_as_the_last_trials_end(splits):
+    trainer = FusedTrainer(*splits, slots=8, batch_size=BATCH, round_up=True)
+    for slot in range(7):  # trials of 1, 1, 2, 2, 3, 3 and 4 epochs
+        config = TrainConfig(optimizer="sgd", lr=0.01, epochs=1 + slot // 2, batch_size=BATCH)
+        trainer.start(slot, config, seed=slot)
+    _run(trainer)
+    assert trainer.widths == [8, 8, 4, 1]  # for 7, 5, 3 and 1 members (not 7, 5, 3, 1)
 
 
 def test_a_member_state_is_an_ordinary_train_state(splits, alone, tmp_path):

@@ -1,19 +1,35 @@
 """`optimize --fuse K`: several trials trained at once are each the trial trained alone."""
 
+import json
 import signal
+import time
 
 import optuna
 import pytest
 from optuna.trial import TrialState
+from optuna_dashboard import get_note
+from optuna_dashboard._note import get_note_from_system_attrs
 
+import study.run.background as background_module
 import study.run.objective as objective_module
-from study.attrs import FAIL_REASON_ATTR, WORKER_ATTR
+from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR
+from study.results import dashboard as dashboard_module
+from study.results.summary import study_summary
 
 from ..helpers import fast_study_args
 from ..workers import trials_of
 
 STORAGE = "sqlite:///study.db"
 ARGS = ["--storage", STORAGE, "--max-epochs", 3, "--pruner", "none"]
+
+
+@pytest.fixture(autouse=True, params=["at once", "beside the training"])
+def bookkeeping(request, monkeypatch):
+    """Each test twice: the fused run's bookkeeping done at once (as on a CPU) and on the
+    background thread beside the training loop (as on a GPU)."""
+    if request.param == "beside the training":
+        monkeypatch.setattr(background_module, "THREAD_DEVICES", ("cuda", "cpu"))
+    return request.param
 
 
 def _losses(name: str) -> dict[int, list[float]]:
@@ -84,3 +100,66 @@ def test_a_stop_queues_every_fused_trial_again_and_each_resumes_alone(run_cli, t
     resumed = [t for t in trials_of(STORAGE) if "resumed_from" in t.user_attrs]
     assert sorted(t.user_attrs["resumed_from"]["trial"] for t in resumed) == [0, 1, 2]
     assert all(t.state == TrialState.COMPLETE for t in resumed)
+
+
+def test_every_fused_trial_leaves_what_a_trial_alone_leaves(run_cli, tiny_dataset, in_tmp):
+    result = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 4, "--fuse", 3))
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name="catdog", storage=STORAGE)
+    notes = study._storage.get_study_system_attrs(study._study_id)
+    for trial in study.trials:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.user_attrs["epoch_test_loss"] == [
+            trial.intermediate_values[epoch] for epoch in sorted(trial.intermediate_values)
+        ]
+        assert len(trial.user_attrs["epoch_test_loss"]) == trial.params["epochs"]
+        names = {
+            json.loads(value)["filename"]
+            for key, value in trial.system_attrs.items()
+            if key.startswith("artifacts:")
+        }
+        assert names == {
+            f"trial-{trial.number}-model.safetensors",
+            f"trial-{trial.number}-learning-curves.png",
+        }
+        assert get_note_from_system_attrs(notes, trial._trial_id)["body"].startswith(
+            f"**trial {trial.number}: "
+        )
+    assert get_note(study) == study_summary(study)  # rewritten after the last trial
+    assert not list((in_tmp / "storage" / "artifacts" / "resume").rglob("*.pt"))
+
+
+def test_a_stop_waits_for_the_trials_that_ended_before_it(run_cli, tiny_dataset, monkeypatch):
+    # The pruner stops trial 1 after epoch 1, and its curves take a while to draw; the stop
+    # comes at trial 0's second epoch, before they are stored. Trial 1 still ends PRUNED with
+    # its curves; the running trials are queued again, each with its last epoch's checkpoint.
+    reporter = objective_module.EpochReporter.__call__
+    publish = dashboard_module.TrialCurvesPublisher.__call__
+
+    def stop_at_trial_0_epoch_2(self, metrics, state):
+        reporter(self, metrics, state)
+        if self.trial.number == 0 and metrics.epoch == 2:
+            self.objective.stops.stop(signal.SIGTERM)
+
+    def slow_publish(self, trial, outcome):
+        time.sleep(1.0)
+        publish(self, trial, outcome)
+
+    monkeypatch.setattr(objective_module.EpochReporter, "__call__", stop_at_trial_0_epoch_2)
+    monkeypatch.setattr(optuna.Trial, "should_prune", lambda trial: trial.number == 1)
+    monkeypatch.setattr(dashboard_module.TrialCurvesPublisher, "__call__", slow_publish)
+    args = [*ARGS, "--trials", 3, "--fuse", 2, "--no-seed-configs", "--max-epochs", 5]
+    stopped = run_cli(*fast_study_args(tiny_dataset, *args))
+    assert stopped.exit_code == 143, stopped.output
+    assert "queued again to resume (0, 2)" in stopped.output
+    trials = {t.number: t for t in trials_of(STORAGE)}
+    assert trials[1].state == TrialState.PRUNED
+    assert "trial-1-learning-curves.png" in str(trials[1].system_attrs)
+    assert [trials[n].state for n in (0, 2)] == [TrialState.FAIL, TrialState.FAIL]
+    # Trial 0's second epoch was handed over just before the stop: stored all the same.
+    assert trials[0].user_attrs[FAIL_REASON_ATTR] == (
+        "stopped by SIGTERM after epoch 2; queued again to resume"
+    )
+    assert len(trials[0].user_attrs["epoch_test_loss"]) == 2
+    assert trials[0].user_attrs[RESUME_ATTR]["epoch"] == 2
+    assert trials[2].user_attrs[FAIL_REASON_ATTR].startswith("stopped by SIGTERM after epoch")
