@@ -202,6 +202,12 @@ def _end(
         objective.progress.trial_lost(trial.number)
         member.heartbeat.close()
         return
+
+    def fail(reason: str) -> None:
+        trial.set_user_attr(FAIL_REASON_ATTR, reason)
+        objective.resume_store.discard(trial)
+        _tell(study, trial, TrialState.FAIL, None, callbacks)
+
     if error is None:
         figures = objective.final_figures(result.state)
         model = result.state.model
@@ -209,7 +215,14 @@ def _end(
             model = copy.deepcopy(model).cpu()
 
         def conclude() -> None:
-            objective.keep(trial, model, member.seed, figures)
+            try:
+                objective.keep(trial, model, member.seed, figures)
+            except OSError as error:  # a full disk fails the trial, as it does one alone
+                reason = failure_reason(error, member.config)
+                if reason is None:
+                    raise
+                fail(reason)
+                return
             objective.resume_store.discard(trial)
             objective.ending(trial, "complete")
             value = trial_value(result.metrics, objective.ranks_by)
@@ -231,9 +244,7 @@ def _end(
             raise error
 
         def conclude() -> None:
-            trial.set_user_attr(FAIL_REASON_ATTR, reason)
-            objective.resume_store.discard(trial)
-            _tell(study, trial, TrialState.FAIL, None, callbacks)
+            fail(reason)
 
     ending[trial.number] = member
     job = functools.partial(_conclude, study, objective, member, conclude, ending)

@@ -256,12 +256,15 @@ class EpochReporter:
 
     def __post_init__(self) -> None:
         self.prunable = is_prunable(self.trial.user_attrs)  # read once: a storage query
+        self.failed: OSError | None = None  # a write on the background thread that failed
 
     def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
         objective, trial, config = self.objective, self.trial, self.config
         if objective.stops is not None:
             objective.stops.check()
         objective.background.check()
+        if self.failed is not None:  # e.g. the disk was full for the last epoch's checkpoint
+            raise self.failed
         split = objective.splits.eval_split
         attrs = {
             attr: [getattr(m, name) for m in state.history]
@@ -291,6 +294,12 @@ class EpochReporter:
                 self.objective.resume_store.write(self.trial, checkpoint)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another worker took the trial over: trial.report says so to the trainer
+        except OSError as error:
+            if not self.objective.background.threaded or failure_reason(error, None) is None:
+                raise
+            # Written beside the training: the trial fails at its next epoch, as it would
+            # have at this one alone (a full disk, the others going on).
+            self.failed = error
 
 
 def trial_value(last: EpochMetrics, ranks_by: str) -> float:

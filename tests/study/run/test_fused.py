@@ -1,11 +1,14 @@
 """`optimize --fuse K`: several trials trained at once are each the trial trained alone."""
 
+import errno
 import json
 import signal
 import time
+from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 from optuna_dashboard import get_note
 from optuna_dashboard._note import get_note_from_system_attrs
@@ -163,3 +166,29 @@ def test_a_stop_waits_for_the_trials_that_ended_before_it(run_cli, tiny_dataset,
     assert len(trials[0].user_attrs["epoch_test_loss"]) == 2
     assert trials[0].user_attrs[RESUME_ATTR]["epoch"] == 2
     assert trials[2].user_attrs[FAIL_REASON_ATTR].startswith("stopped by SIGTERM after epoch")
+
+
+def test_a_full_disk_fails_only_the_fused_trial_that_met_it(run_cli, tiny_dataset, monkeypatch):
+    study = optuna.create_study(storage=STORAGE, study_name="catdog")
+    for _ in range(3):
+        study.enqueue_trial({"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 3})
+    real_save, saves = torch.save, []
+
+    def save(obj, path, *args, **kwargs):
+        saves.append(path)
+        if len(saves) == 3:  # trial 2's first checkpoint: the disk is full right now
+            Path(path).write_bytes(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    args = [*ARGS, "--trials", 3, "--fuse", 3, "--no-seed-configs"]
+    result = run_cli(*fast_study_args(tiny_dataset, *args))
+    assert result.exit_code == 0, result.output
+    first, second, full = trials_of(STORAGE)
+    assert full.state == TrialState.FAIL
+    assert full.user_attrs[FAIL_REASON_ATTR].startswith(
+        "disk full while writing a checkpoint (No space left on device)"
+    )
+    assert first.state == second.state == TrialState.COMPLETE
+    assert list(Path("storage").rglob("*.tmp")) == []  # the half-written file was removed
