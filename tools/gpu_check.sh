@@ -45,4 +45,5 @@ else
 fi
 
 "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-exec "$python" tools/gpu_check.py --out "$out" "$@"
+# GPU_CHECK: another script of tools/ to run the same way (e.g. tools/fused_targets.py).
+exec "$python" "${GPU_CHECK:-tools/gpu_check.py}" --out "$out" "$@"
