@@ -163,6 +163,7 @@ def _start(
         return
     except KeyboardInterrupt as stop:  # before its first epoch: queued again, never lost
         stack.close()
+        objective.background.drain()  # its attrs first: the copy queued again keeps them
         cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
         trial.set_user_attr(FAIL_REASON_ATTR, f"{cause} after epoch 0; queued again to resume")
         study.tell(trial, state=TrialState.FAIL)
@@ -175,7 +176,7 @@ def _start(
         raise
     trainer = trainer_for(config.batch_size)
     slot = trainer.free_slots[0]
-    trial.set_user_attr(WORKER_ATTR, {**objective.worker, "slot": slot})
+    objective.store_attrs(trial, {WORKER_ATTR: {**objective.worker, "slot": slot}})
     trainer.start(
         slot,
         config,

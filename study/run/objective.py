@@ -141,7 +141,7 @@ class Objective:
             self.fail(trial, f"the space gave an invalid configuration: {error}")
         seed = trial.user_attrs.get(SEED_ATTR, self.seed + trial.number)
         device = self.splits.train.images.device
-        for key, value in {
+        attrs = {
             SEED_ATTR: seed,
             CONFIG_ATTR: config.to_dict(),
             SPACE_NAME_ATTR: f"{self.space.name} ({self.space.fingerprint()})",
@@ -150,10 +150,14 @@ class Objective:
             DATA_ATTR: self.splits.description,
             EVAL_SPLIT_ATTR: self.splits.eval_split,
             WORKER_ATTR: self.worker,
-        }.items():
-            trial.set_user_attr(key, value)
+        }
+        self.store_attrs(trial, attrs)
         self.progress.trial_started(trial.number, config)
         return config, seed
+
+    def store_attrs(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+        """Set the trial's user attrs through `background` (after what it was handed before)."""
+        self.background.submit(functools.partial(_set_user_attrs, trial, attrs))
 
     def resume_point(
         self, trial: optuna.Trial, config: TrainConfig, seed: int
@@ -300,6 +304,14 @@ class EpochReporter:
             # Written beside the training: the trial fails at its next epoch, as it would
             # have at this one alone (a full disk, the others going on).
             self.failed = error
+
+
+def _set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    try:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # another worker took the trial over: trial.report says so to the trainer
 
 
 def trial_value(last: EpochMetrics, ranks_by: str) -> float:
