@@ -142,7 +142,7 @@ class StudyNoteRefresher:
 
     attempts: int = REFRESH_ATTEMPTS
 
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
         try:
             if not refresh_study_view(study, attempts=self.attempts):
                 warnings.warn(

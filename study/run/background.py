@@ -11,16 +11,22 @@ One thread and one queue, so every job runs in the order it was handed over: a t
 are stored before it is told, its checkpoint pointer is written before its files are removed.
 Optuna's storages may be used from several threads (study.optimize(n_jobs=...) does).
 
-The first job that raises stops the queue: the jobs after it are skipped (they may rely on
-it), and `check()` or `wait()` raise its error in the training loop's thread, where the run's
-error handling is. `Background(thread=False)` runs each job at once, in the caller's thread:
-the same code with no thread, for a run on a CPU and for one trial at a time.
+A job that raises skips the later jobs of the same key (one trial's: they may rely on it), not
+the others', and its error is raised in the training loop's thread by `check()` or `wait()`,
+where the run's error handling is; never by `submit`, so that it is not taken for the error of
+the trial that happened to hand over work next. `mark()` and `settle()` let the training loop
+wait, at a moment of its choosing, for what it handed over before a point: a fused run settles
+before each epoch's reports, so that the pruner and the sampler see the same study however far
+behind the thread is (a study stays reproducible from its seed).
+
+`Background(thread=False)` runs each job at once, in the caller's thread, raising its error
+there: the same code with no thread, for a run on a CPU and for one trial at a time.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -49,35 +55,35 @@ class Background:
             if thread
             else None
         )
-        self._last: Future | None = None
-        self._error: BaseException | None = None
-        self._queued: set[str] = set()  # keys of submit_once jobs not started yet
+        self._error: BaseException | None = None  # the first job error, for check()
+        self._failed: set[Hashable] = set()  # keys whose later jobs are skipped
+        self._queued: set[str] = set()  # names of submit_once jobs not started yet
         self._lock = threading.Lock()
+        self._mark: Future | None = None
 
     @property
     def threaded(self) -> bool:
         """True when jobs run on the thread (what they read must not change meanwhile)."""
         return self._pool is not None
 
-    def submit(self, job: Job) -> None:
-        """Run `job` after every job submitted before it. Raises the error of an earlier job."""
-        self.check()
+    def submit(self, job: Job, *, key: Hashable | None = None) -> None:
+        """Run `job` after every job submitted before it (at once, without a thread)."""
         if self._pool is None:
             job()
             return
-        self._last = self._pool.submit(self._run, job)
+        self._pool.submit(self._run, job, key)
 
-    def submit_once(self, key: str, job: Job) -> None:
-        """As submit, unless a job of the same key is still waiting to start: that one will
+    def submit_once(self, name: str, job: Job) -> None:
+        """As submit, unless a job of the same name is still waiting to start: that one will
         do (e.g. rewriting the study note once for trials that ended together)."""
         with self._lock:
-            if key in self._queued:
+            if name in self._queued:
                 return
-            self._queued.add(key)
+            self._queued.add(name)
 
         def started() -> None:
             with self._lock:
-                self._queued.discard(key)
+                self._queued.discard(name)
             job()
 
         self.submit(started)
@@ -87,27 +93,44 @@ class Background:
         if self._error is not None:
             raise self._error
 
+    def mark(self) -> None:
+        """Remember this point: settle() waits for the jobs submitted before it."""
+        if self._pool is not None:
+            self._mark = self._pool.submit(_nothing)
+
+    def settle(self) -> None:
+        """Return once the jobs submitted before the last mark() have run (raises nothing)."""
+        if self._mark is not None:
+            self._mark.exception()
+
     def wait(self) -> None:
         """Return once every job submitted so far has run; raise the first error of one."""
-        if self._last is not None:
-            self._last.result()
+        self.drain()
         self.check()
 
     def drain(self) -> None:
         """Return once every job submitted so far has run, raising nothing (a run that stops
         for another reason still finishes what it handed over; errors are kept for check)."""
-        if self._last is not None:
-            self._last.exception()
+        if self._pool is not None:
+            # One thread, in order: when this has run, so has everything submitted before it.
+            self._pool.submit(_nothing).exception()
 
     def close(self) -> None:
         """Drain, and end the thread."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _run(self, job: Job) -> None:
-        if self._error is not None:
-            return  # an earlier job failed: this one may rely on it
+    def _run(self, job: Job, key: Hashable | None) -> None:
+        if key is not None and key in self._failed:
+            return  # an earlier job of this trial failed: this one may rely on it
         try:
             job()
         except BaseException as error:  # noqa: BLE001 - handed to the training loop's thread
-            self._error = error
+            if self._error is None:
+                self._error = error
+            if key is not None:
+                self._failed.add(key)
+
+
+def _nothing() -> None:
+    pass

@@ -100,23 +100,32 @@ def run_fused_trials(
             )
         return trainers[batch_size]
 
+    # Members that ended in the last epoch: concluded once the slots they freed are filled, so
+    # that the sampler sees them running at those asks, however far behind the background is.
+    concluding: list[tuple[Member, MemberEpoch]] = []
     try:
         while True:
             background.check()
             while asked < trials and len(running) < plan.fuse and not _past(deadline):
                 asked += 1
                 _start(study, objective, trainer_for, running, callbacks)
+            for member, result in concluding:
+                _end(study, objective, member, result, callbacks, ending)
+            concluding.clear()
             if not running:
                 background.wait()  # the last trials told, the study note rewritten
                 return
+            background.mark()  # this epoch's reports wait for what was handed over until now
             for batch_size, trainer in trainers.items():
                 if trainer.active_slots:
                     for result in trainer.run_epoch():
                         if result.ended:
-                            member = running.pop((batch_size, result.slot))
-                            _end(study, objective, member, result, callbacks, ending)
+                            member = running[(batch_size, result.slot)]
+                            ending[member.trial.number] = member  # in one of the two, always
+                            del running[(batch_size, result.slot)]
+                            concluding.append((member, result))
     except torch.OutOfMemoryError:
-        count = len(running)
+        count = len(running) + len(concluding)
         cause = f"out of device memory with {count} trials fused"
         _stop_all(study, objective, running, ending, cause, again=True)
         raise FusedOutOfMemory(
@@ -124,6 +133,11 @@ def run_fused_trials(
             "stopped trials are queued again and resume from their checkpoints)"
         ) from None
     except KeyboardInterrupt as stop:
+        # The trials that ended in the last epoch are kept as they ended; the others are
+        # stopped and queued again.
+        for member, result in concluding:
+            with contextlib.suppress(Exception):
+                _end(study, objective, member, result, callbacks, ending)
         cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
         stopped = _stop_all(study, objective, running, ending, cause, again=True)
         if isinstance(stop, Stopped):
@@ -157,13 +171,22 @@ def _start(
     try:
         config, seed = objective.start(trial)
         resume = objective.resume_point(trial, config, seed)
+        trainer = trainer_for(config.batch_size)
+        slot = trainer.free_slots[0]
+        objective.store_attrs(trial, {WORKER_ATTR: {**objective.worker, "slot": slot}})
+        trainer.start(
+            slot,
+            config,
+            seed,
+            on_epoch=EpochReporter(objective, trial, config, seed),
+            resume=resume.state if resume else None,
+        )
+        running[(config.batch_size, slot)] = Member(trial, config, seed, slot, stack)
     except TrialFailed:
         stack.close()
         _tell(study, trial, TrialState.FAIL, None, callbacks)
-        return
     except KeyboardInterrupt as stop:  # before its first epoch: queued again, never lost
-        stack.close()
-        objective.background.drain()  # its attrs first: the copy queued again keeps them
+        _unstarted(study, objective, trial, stack, running)
         cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
         trial.set_user_attr(FAIL_REASON_ATTR, f"{cause} after epoch 0; queued again to resume")
         study.tell(trial, state=TrialState.FAIL)
@@ -171,20 +194,33 @@ def _start(
         if isinstance(stop, Stopped):
             stop.trials.append(trial.number)
         raise
-    except BaseException:
-        stack.close()
+    except BaseException as error:
+        _unstarted(study, objective, trial, stack, running)
+        if isinstance(error, torch.OutOfMemoryError):
+            reason = "out of device memory as it joined the fused trials; queued again to resume"
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            study.tell(trial, state=TrialState.FAIL)
+            requeue(study, trial.number)
+        else:
+            store_error(trial, error)
+            study.tell(trial, state=TrialState.FAIL)
         raise
-    trainer = trainer_for(config.batch_size)
-    slot = trainer.free_slots[0]
-    objective.store_attrs(trial, {WORKER_ATTR: {**objective.worker, "slot": slot}})
-    trainer.start(
-        slot,
-        config,
-        seed,
-        on_epoch=EpochReporter(objective, trial, config, seed),
-        resume=resume.state if resume else None,
-    )
-    running[(config.batch_size, slot)] = Member(trial, config, seed, slot, stack)
+
+
+def _unstarted(
+    study: optuna.Study,
+    objective: Objective,
+    trial: optuna.Trial,
+    stack: contextlib.ExitStack,
+    running: dict[tuple[int, int], Member],
+) -> None:
+    """A trial stopped before its first epoch: out of `running`, its heartbeat closed and its
+    attrs stored (a copy queued again keeps them), for the caller to tell."""
+    for key, member in list(running.items()):
+        if member.trial.number == trial.number:
+            del running[key]
+    stack.close()
+    objective.background.drain()
 
 
 def _end(
@@ -202,6 +238,7 @@ def _end(
         objective.progress.echo(f"trial {trial.number} was taken over by another worker: going on")
         objective.progress.trial_lost(trial.number)
         member.heartbeat.close()
+        ending.pop(trial.number, None)
         return
 
     def fail(reason: str) -> None:
@@ -242,14 +279,14 @@ def _end(
             store_error(trial, error)
             study.tell(trial, state=TrialState.FAIL)
             member.heartbeat.close()
+            ending.pop(trial.number, None)
             raise error
 
         def conclude() -> None:
             fail(reason)
 
-    ending[trial.number] = member
     job = functools.partial(_conclude, study, objective, member, conclude, ending)
-    objective.background.submit(job)
+    objective.background.submit(job, key=trial.number)
 
 
 def _conclude(
@@ -259,7 +296,8 @@ def _conclude(
     conclude: Callable[[], None],
     ending: dict[int, Member],
 ) -> None:
-    """Run in the background: end a member's trial, or say that another worker did."""
+    """Run in the background: end a member's trial, or say that another worker did. A trial
+    whose ending failed stays in `ending`, for the run's error handling to mark it."""
     trial = member.trial
     try:
         conclude()
@@ -269,8 +307,8 @@ def _conclude(
         objective.progress.echo(f"trial {trial.number} was taken over by another worker: going on")
         objective.progress.trial_lost(trial.number)
     finally:
-        ending.pop(trial.number, None)
         member.heartbeat.close()
+    ending.pop(trial.number, None)
 
 
 def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial, error: Exception) -> bool:

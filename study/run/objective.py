@@ -157,7 +157,7 @@ class Objective:
 
     def store_attrs(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
         """Set the trial's user attrs through `background` (after what it was handed before)."""
-        self.background.submit(functools.partial(_set_user_attrs, trial, attrs))
+        self.background.submit(functools.partial(_set_user_attrs, trial, attrs), key=trial.number)
 
     def resume_point(
         self, trial: optuna.Trial, config: TrainConfig, seed: int
@@ -266,7 +266,8 @@ class EpochReporter:
         objective, trial, config = self.objective, self.trial, self.config
         if objective.stops is not None:
             objective.stops.check()
-        objective.background.check()
+        # What earlier epochs handed over is stored before this one reports (see background.py).
+        objective.background.settle()
         if self.failed is not None:  # e.g. the disk was full for the last epoch's checkpoint
             raise self.failed
         split = objective.splits.eval_split
@@ -281,12 +282,14 @@ class EpochReporter:
             checkpoint = objective.resume_store.snapshot(
                 state, config, self.seed, objective.precision, copy=objective.background.threaded
             )
-        objective.background.submit(functools.partial(self._store, attrs, checkpoint))
+        job = functools.partial(self._store, attrs, checkpoint)
+        objective.background.submit(job, key=trial.number)
         trial.report(metrics.eval_loss, metrics.epoch)
         objective.progress.epoch_finished(trial.number, config, metrics)
         if metrics.epoch < config.epochs and self.prunable and trial.should_prune():
             outcome = f"pruned after epoch {metrics.epoch} of {config.epochs}"
-            objective.background.submit(functools.partial(objective.ending, trial, outcome))
+            job = functools.partial(objective.ending, trial, outcome)
+            objective.background.submit(job, key=trial.number)
             raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
     def _store(self, attrs: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:

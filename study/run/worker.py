@@ -112,6 +112,10 @@ def run_worker(
             run_fused_trials(study, objective, plan, plan.shares[worker], callbacks)
         else:
             _run_trials(study, objective, plan, plan.shares[worker], callbacks)
+    except BaseException:
+        # A stop or an error told its trials without the callbacks: the note shows them too.
+        notes.submit_once("study note", functools.partial(refresh, study))
+        raise
     finally:
         notes.close()
 

@@ -20,22 +20,38 @@ def test_jobs_run_in_the_order_given_on_one_thread_beside_the_caller():
     assert len(names) == 1 and names != {threading.current_thread().name}
 
 
-def test_a_failed_job_skips_the_rest_and_its_error_reaches_the_caller():
+def test_a_failed_job_skips_the_rest_of_its_key_and_its_error_reaches_the_caller():
     background, ran = Background(), []
 
     def fail():
         raise OSError("disk full")
 
-    background.submit(lambda: ran.append(1))
-    background.submit(fail)
-    background.submit(lambda: ran.append(3))  # relies on the failed one: skipped
+    background.submit(lambda: ran.append("trial 0, epoch 1"), key=0)
+    background.submit(fail, key=0)
+    background.submit(lambda: ran.append("trial 1, epoch 1"), key=1)
+    background.submit(lambda: ran.append("trial 0, epoch 2"), key=0)  # relies on the failed one
+    background.submit(lambda: ran.append("trial 1, epoch 2"), key=1)
+    background.drain()  # waiting for what was handed over raises nothing
+    background.submit(lambda: ran.append("trial 1, end"), key=1)  # nor does handing over more
     with pytest.raises(OSError, match="disk full"):
         background.wait()
     with pytest.raises(OSError, match="disk full"):
-        background.submit(lambda: ran.append(4))  # refused: the run must handle the error
-    background.drain()  # waiting for what was handed over raises nothing
+        background.check()
     background.close()
-    assert ran == [1]
+    assert ran == ["trial 0, epoch 1", "trial 1, epoch 1", "trial 1, epoch 2", "trial 1, end"]
+
+
+def test_settle_waits_for_what_was_handed_over_before_the_mark_only():
+    background, ran, release = Background(), [], threading.Event()
+    background.submit(lambda: (time.sleep(0.2), ran.append("before")))
+    background.mark()
+    background.submit(lambda: (release.wait(5), ran.append("after")))
+    background.settle()
+    assert ran == ["before"]  # the job after the mark still waits for `release`
+    release.set()
+    background.wait()
+    background.close()
+    assert ran == ["before", "after"]
 
 
 def test_a_job_submitted_once_under_a_key_is_not_queued_twice():

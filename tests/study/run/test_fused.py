@@ -3,6 +3,7 @@
 import errno
 import json
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,9 +16,12 @@ from optuna_dashboard._note import get_note_from_system_attrs
 
 import study.run.background as background_module
 import study.run.objective as objective_module
+from catdog.fused import FusedTrainer
 from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR
 from study.results import dashboard as dashboard_module
 from study.results.summary import study_summary
+from study.run.signals import Stopped
+from study.store.resume import ResumeStore
 
 from ..helpers import fast_study_args
 from ..workers import trials_of
@@ -166,6 +170,8 @@ def test_a_stop_waits_for_the_trials_that_ended_before_it(run_cli, tiny_dataset,
     assert len(trials[0].user_attrs["epoch_test_loss"]) == 2
     assert trials[0].user_attrs[RESUME_ATTR]["epoch"] == 2
     assert trials[2].user_attrs[FAIL_REASON_ATTR].startswith("stopped by SIGTERM after epoch")
+    study = optuna.load_study(study_name="catdog", storage=STORAGE)
+    assert get_note(study) == study_summary(study)  # the stopped trials shown as they ended
 
 
 def test_a_full_disk_fails_only_the_fused_trial_that_met_it(run_cli, tiny_dataset, monkeypatch):
@@ -192,3 +198,102 @@ def test_a_full_disk_fails_only_the_fused_trial_that_met_it(run_cli, tiny_datase
     )
     assert first.state == second.state == TrialState.COMPLETE
     assert list(Path("storage").rglob("*.tmp")) == []  # the half-written file was removed
+
+
+@pytest.fixture
+def threads_before() -> set:
+    return set(threading.enumerate())
+
+
+def _no_trial_left_running(threads_before: set):
+    trials = trials_of(STORAGE)
+    assert trials and all(t.state != TrialState.RUNNING for t in trials), [
+        (t.number, t.state) for t in trials
+    ]
+    # No thread left behind: a trial's heartbeat thread left open keeps the process alive.
+    left = [t for t in threading.enumerate() if t not in threads_before and not t.daemon]
+    assert not left
+
+
+def test_a_stop_while_a_finished_trial_is_scored_keeps_it_and_leaves_none_running(
+    run_cli, tiny_dataset, monkeypatch, threads_before
+):
+    final_figures = objective_module.Objective.final_figures
+
+    def stopped_while_scoring(self, state):
+        if not getattr(self, "stopped_once", False):
+            self.stopped_once = True
+            self.stops.stop(signal.SIGTERM)
+        return final_figures(self, state)
+
+    monkeypatch.setattr(objective_module.Objective, "final_figures", stopped_while_scoring)
+    args = [*ARGS, "--trials", 4, "--fuse", 3, "--val-fraction", 0.2]
+    result = run_cli(*fast_study_args(tiny_dataset, *args))
+    assert result.exit_code == 143, result.output
+    _no_trial_left_running(threads_before)
+    states = [t.state for t in trials_of(STORAGE)[:4]]
+    assert states.count(TrialState.FAIL) >= 1  # stopped and queued again, not lost
+
+
+def test_an_error_as_a_trial_ends_fails_that_trial_and_leaves_none_running(
+    run_cli, tiny_dataset, monkeypatch, threads_before
+):
+    save_model_file = objective_module.save_model_file
+
+    def read_only_for_trial_1(path, model, *, trial, **info):
+        if trial == 1:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return save_model_file(path, model, trial=trial, **info)
+
+    monkeypatch.setattr(objective_module, "save_model_file", read_only_for_trial_1)
+    result = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 4, "--fuse", 3))
+    assert result.exit_code == 1, result.output
+    _no_trial_left_running(threads_before)
+    trial_1 = trials_of(STORAGE)[1]
+    assert trial_1.user_attrs[FAIL_REASON_ATTR].startswith("error: PermissionError")
+
+
+def test_a_failed_checkpoint_is_blamed_on_its_own_trial_only(
+    run_cli, tiny_dataset, monkeypatch, threads_before
+):
+    write = ResumeStore.write
+
+    def read_only_for_trial_0(self, trial, payload):
+        if trial.number == 0 and payload["epoch"] == 2:
+            path = self.folder / "trial-0-epoch-2.pt"
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return write(self, trial, payload)
+
+    monkeypatch.setattr(ResumeStore, "write", read_only_for_trial_0)
+    args = [*ARGS, "--trials", 3, "--fuse", 3, "--max-epochs", 4]
+    result = run_cli(*fast_study_args(tiny_dataset, *args))
+    assert result.exit_code == 1, result.output
+    _no_trial_left_running(threads_before)
+    trials = trials_of(STORAGE)
+    assert "PermissionError" in trials[0].user_attrs[FAIL_REASON_ATTR]
+    for trial in trials[1:3]:  # stopped by the run's error, but not given trial 0's
+        assert "trial-0" not in trial.user_attrs.get(FAIL_REASON_ATTR, "")
+        # Their curves are whole: the failed job skipped trial 0's later writes only.
+        assert len(trial.user_attrs["epoch_test_loss"]) == len(trial.intermediate_values)
+
+
+def test_a_stop_while_a_trial_joins_queues_it_again(
+    run_cli, tiny_dataset, monkeypatch, threads_before
+):
+    start = FusedTrainer.start
+
+    def stopped_while_joining(self, slot, config, seed, **kwargs):
+        if slot == 1:
+            start(self, slot, config, seed, **kwargs)
+            raise Stopped(signal.SIGTERM)
+        return start(self, slot, config, seed, **kwargs)
+
+    monkeypatch.setattr(FusedTrainer, "start", stopped_while_joining)
+    result = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 3, "--fuse", 3))
+    assert result.exit_code == 143, result.output
+    assert "queued again to resume (1, 0)" in result.output
+    _no_trial_left_running(threads_before)
+    trials = trials_of(STORAGE)
+    assert trials[1].user_attrs[FAIL_REASON_ATTR] == (
+        "stopped by SIGTERM after epoch 0; queued again to resume"
+    )
