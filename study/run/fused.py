@@ -106,12 +106,11 @@ def run_fused_trials(
     try:
         while True:
             background.check()
+            background.settle()  # the asks see what the epochs before handed over, told
             while asked < trials and len(running) < plan.fuse and not _past(deadline):
                 asked += 1
                 _start(study, objective, trainer_for, running, callbacks)
-            for member, result in concluding:
-                _end(study, objective, member, result, callbacks, ending)
-            concluding.clear()
+            _conclude_ended(study, objective, concluding, callbacks, ending)
             if not running:
                 background.wait()  # the last trials told, the study note rewritten
                 return
@@ -126,6 +125,7 @@ def run_fused_trials(
                             concluding.append((member, result))
     except torch.OutOfMemoryError:
         count = len(running) + len(concluding)
+        _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
         cause = f"out of device memory with {count} trials fused"
         _stop_all(study, objective, running, ending, cause, again=True)
         raise FusedOutOfMemory(
@@ -135,19 +135,39 @@ def run_fused_trials(
     except KeyboardInterrupt as stop:
         # The trials that ended in the last epoch are kept as they ended; the others are
         # stopped and queued again.
-        for member, result in concluding:
-            with contextlib.suppress(Exception):
-                _end(study, objective, member, result, callbacks, ending)
+        _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
         cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
         stopped = _stop_all(study, objective, running, ending, cause, again=True)
         if isinstance(stop, Stopped):
             stop.trials.extend(stopped)
         raise
     except BaseException as error:
+        _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
         _stop_all(study, objective, running, ending, f"error: {type(error).__name__}")
         raise
     finally:
         background.close()
+
+
+def _conclude_ended(
+    study: optuna.Study,
+    objective: Objective,
+    concluding: list[tuple[Member, MemberEpoch]],
+    callbacks: list[TrialEnded],
+    ending: dict[int, Member],
+    *,
+    errors: bool = True,
+) -> None:
+    """Conclude (_end) each member that ended in the last epoch, once: taken off the list
+    first. errors=False (a run that stops or fails): a member whose ending fails is left in
+    `ending`, for _stop_all to mark."""
+    while concluding:
+        member, result = concluding.pop(0)
+        try:
+            _end(study, objective, member, result, callbacks, ending)
+        except Exception:
+            if errors:
+                raise
 
 
 def _past(deadline: float | None) -> bool:

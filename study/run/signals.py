@@ -126,11 +126,13 @@ class StopSignals:
         """Stop the run now (or raise again the stop already under way)."""
         if self.stopped is None:
             self.stopped = Stopped(signum, cause)
+        self._swallowed = False  # raised: its copy signalled again later is ignored
         raise self.stopped
 
     def check(self) -> None:
         """Raise the stop that arrived, if one did and was not raised yet where it arrived."""
         if self.stopped is not None:
+            self._swallowed = False  # raised: its copy signalled again later is ignored
             raise self.stopped
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -39,6 +39,20 @@ def test_a_stop_inside_a_storage_call_waits_until_the_call_returns():
     assert stopped.value.exit_code == 143 and stops.stopped is stopped.value
 
 
+def test_a_held_back_stop_raised_by_check_is_not_raised_again_later():
+    commit = _storage_code(
+        "def commit():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.01)  # the signal arrives here: held back, signalled again in 50 ms\n",
+        "commit",
+    )
+    with StopSignals() as stops:
+        commit()
+        with pytest.raises(Stopped):
+            stops.check()  # the next epoch raises it first
+        time.sleep(0.5)  # the copy signalled again arrives here: ignored, not raised twice
+
+
 def test_a_stop_in_ordinary_code_is_raised_at_once_and_the_first_stop_wins():
     with StopSignals() as stops, pytest.raises(Stopped) as stopped:
         os.kill(os.getpid(), signal.SIGINT)
