@@ -49,6 +49,7 @@ from study.run.objective import (
 )
 from study.run.plan import RunPlan
 from study.run.signals import Stopped
+from study.run.takeover import taken_over
 from study.store.resume import requeue
 from study.store.studies import find_trial
 
@@ -322,21 +323,13 @@ def _conclude(
     try:
         conclude()
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
-        if not _finished_elsewhere(study, trial, error):
+        if not taken_over(study, trial.number, error):
             raise
         objective.progress.echo(f"trial {trial.number} was taken over by another worker: going on")
         objective.progress.trial_lost(trial.number)
     finally:
         member.heartbeat.close()
     ending.pop(trial.number, None)
-
-
-def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial, error: Exception) -> bool:
-    """True when Optuna refused `trial` because another worker ended it meanwhile."""
-    refused = isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or str(
-        error
-    ).startswith("Cannot tell a ")
-    return refused and _is_finished(study, trial)
 
 
 def _is_finished(study: optuna.Study, trial: optuna.Trial) -> bool:

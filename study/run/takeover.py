@@ -29,6 +29,7 @@ from study.optuna_private import (
 )
 from study.store.resume import requeue
 from study.store.storage import MAX_RETRIES
+from study.store.studies import find_trial
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,13 @@ def describe_still_running(study: optuna.Study, grace_period: int) -> list[str]:
             f"run started {when} queues it again to resume"
         )
     return lines
+
+
+def taken_over(study: optuna.Study, number: int | None, error: Exception) -> bool:
+    """True when `error` says that trial `number` was ended by someone else while it ran:
+    Optuna refuses to tell it ("Cannot tell a FAIL trial.") or to store anything on it."""
+    refused = isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or str(
+        error
+    ).startswith("Cannot tell a ")
+    trial = find_trial(study, number) if number is not None else None
+    return refused and trial is not None and trial.state.is_finished()

@@ -43,11 +43,10 @@ from study.run.plan import RunPlan
 from study.run.progress import Progress
 from study.run.signals import STOP_SIGNALS, Stopped, StopSignals, silence_stdout
 from study.run.study import make_pruner, make_sampler, worker_seed
-from study.run.takeover import take_over_dead_trials
+from study.run.takeover import take_over_dead_trials, taken_over
 from study.store.artifacts import open_artifact_store
 from study.store.resume import ResumeStore, requeue
 from study.store.storage import open_storage
-from study.store.studies import find_trial
 
 PARENT_POLL_S = 1.0  # how often a worker process checks that its command still runs
 
@@ -161,7 +160,7 @@ def _run_trials(
             raise
         except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as error:
             taken = objective.current_trial
-            if not _taken_over(study, taken, error) or taken in ended:
+            if not taken_over(study, taken, error) or taken in ended:
                 raise
             # Another worker found no heartbeat from this one for the grace period, marked
             # the trial FAIL and queued it again: that copy goes on from its checkpoint.
@@ -171,16 +170,6 @@ def _run_trials(
             )
             progress.trial_lost(taken)
             ended.append(taken)
-
-
-def _taken_over(study: optuna.Study, number: int | None, error: Exception) -> bool:
-    """True when `error` says that trial `number` was ended by someone else while it ran:
-    Optuna refuses to tell it ("Cannot tell a FAIL trial.") or to store anything on it."""
-    refused = isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or str(
-        error
-    ).startswith("Cannot tell a ")
-    trial = find_trial(study, number) if number is not None else None
-    return refused and trial is not None and trial.state.is_finished()
 
 
 def _quiet_optuna(verbose: bool) -> None:
