@@ -183,13 +183,24 @@ def _start(
     callbacks: list[TrialEnded],
 ) -> None:
     """Ask the next trial and put it in a free slot, or tell it FAIL when it cannot train."""
-    with warnings.catch_warnings():
-        # Optuna warns that heartbeats are meant for study.optimize; we run them ourselves.
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        trial = study.ask()
-    stack = contextlib.ExitStack()
-    stack.enter_context(heartbeat(study, trial))
+    stops = objective.stops
+    if stops is not None:
+        stops.hold()  # a stop inside study.ask() left the asked trial RUNNING: raised below
     try:
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats are meant for study.optimize; we run them ourselves.
+            warnings.filterwarnings(
+                "ignore", message="Heartbeat of storage is supposed to be used"
+            )
+            trial = study.ask()
+    finally:
+        if stops is not None:
+            stops.release()
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(heartbeat(study, trial))
+        if stops is not None:
+            stops.check()
         config, seed = objective.start(trial)
         resume = objective.resume_point(trial, config, seed)
         trainer = trainer_for(config.batch_size)

@@ -90,10 +90,23 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Suggest a configuration, train it reporting every epoch, keep the model, return
-        the last epoch's evaluation loss."""
+        the last epoch's evaluation loss.
+
+        A stop is held back from the moment this returns until the next trial starts here
+        (see StopSignals.hold): Optuna tells this trial and asks for the next meanwhile."""
         self.current_trial = trial.number
+        try:
+            return self._train(trial)
+        finally:
+            if self.stops is not None:
+                self.stops.hold()
+
+    def _train(self, trial: optuna.Trial) -> float:
         config: TrainConfig | None = None
         try:
+            if self.stops is not None:
+                self.stops.release()
+                self.stops.check()  # a stop held back since the last trial ends this one
             config, seed = self.start(trial)
             resume = self.resume_point(trial, config, seed)
             state = train(

@@ -12,7 +12,11 @@ delivered again a moment later (and `check()` raises it at the next epoch in any
 - inside a finalizer or a weakref callback, where Python would only print "Exception ignored";
 - inside the storage's own code (SQLAlchemy, a database driver, Optuna's storages), where an
   exception between two statements of a transaction leaves the connection half-way: the next
-  write of the same worker (marking its trial FAIL) then failed with "database is locked".
+  write of the same worker (marking its trial FAIL) then failed with "database is locked";
+- between `hold()` and `release()`: from the end of one trial to the start of the next, where
+  Optuna tells the last trial and asks for the next (study.ask). A stop there left the asked
+  trial RUNNING with no worker recorded on it; held, it is raised by the check() as the next
+  trial starts, which then ends FAIL and is queued again like any stopped trial.
 """
 
 from __future__ import annotations
@@ -56,14 +60,11 @@ class Stopped(KeyboardInterrupt):
     def message(self) -> str:
         """The command's last line: what stopped it and what became of the running trials."""
         again = "Run the same command again to continue the study."
-        if self.workers:
-            return (
-                f"{self.cause}: every worker stopped; the trials they were running are marked "
-                f"FAIL and queued again to resume; every finished trial is kept. {again}"
-            )
+        cause = f"{self.cause}: every worker stopped" if self.workers else self.cause
         if not self.trials:
             kept = "every finished trial is kept"
-            return f"{self.cause} while no trial was running; {kept}. {again}"
+            return f"{cause} while no trial was running; {kept}. {again}"
+        cause += ";" if self.workers else ":"
         numbers = ", ".join(map(str, self.trials))
         if len(self.trials) == 1:
             which = (
@@ -71,7 +72,7 @@ class Stopped(KeyboardInterrupt):
             )
         else:
             which = f"the running trials are marked FAIL and queued again to resume ({numbers})"
-        return f"{self.cause}: {which}; every finished trial is kept. {again}"
+        return f"{cause} {which}; every finished trial is kept. {again}"
 
     def unfinished(self, error: BaseException) -> str:
         """One line for a stop that failed half-way (the storage refused to mark the trial)."""
@@ -105,11 +106,14 @@ class StopSignals:
         self._previous: dict[int, object] = {}
         self._previous_hook = sys.unraisablehook
         self._swallowed = False  # the stop was raised where Python could only print it
+        self._held = False  # between hold() and release()
+        self._active = False  # inside the with-block
 
     def __enter__(self) -> StopSignals:
         for signum in STOP_SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
         self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        self._active = True
         return self
 
     def __exit__(
@@ -118,6 +122,7 @@ class StopSignals:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._active = False
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         sys.unraisablehook = self._previous_hook
@@ -135,6 +140,15 @@ class StopSignals:
             self._swallowed = False  # raised: its copy signalled again later is ignored
             raise self.stopped
 
+    def hold(self) -> None:
+        """Hold back a stop from here until release(); the caller's check() after release()
+        raises it."""
+        self._held = True
+
+    def release(self) -> None:
+        """End hold(); a stop held back is raised by the next check()."""
+        self._held = False
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGPIPE:
             silence_stdout()  # nothing written from here on may fail again
@@ -143,6 +157,8 @@ class StopSignals:
         self._swallowed = False
         if self.stopped is None:
             self.stopped = Stopped(signum, PARENT_ENDED if self.parent_ended else None)
+        if self._held:
+            return  # raised by check() after release()
         if _in_storage_code(frame):
             self._deliver_again()
             return
@@ -159,9 +175,15 @@ class StopSignals:
         """Signal the stop again shortly, when the main thread is back in ordinary code."""
         assert self.stopped is not None
         self._swallowed = True
-        timer = threading.Timer(REDELIVER_AFTER_S, os.kill, (os.getpid(), self.stopped.signum))
+        timer = threading.Timer(REDELIVER_AFTER_S, self._redeliver, (self.stopped.signum,))
         timer.daemon = True  # never keeps a finished process alive
         timer.start()
+
+    def _redeliver(self, signum: int) -> None:
+        # Not once check() raised it, nor after the with-block, where the signal would meet
+        # the handler from before (Python's KeyboardInterrupt) as the command exits.
+        if self._swallowed and self._active:
+            os.kill(os.getpid(), signum)
 
 
 def _in_storage_code(frame: FrameType | None) -> bool:

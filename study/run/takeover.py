@@ -5,11 +5,13 @@ the process's start time, so that a reused process id is not taken for the same 
 worker on this machine whose process no longer exists is dead now: the next run to start, or
 the next trial any worker starts, takes its trial over at once. A worker on another machine is
 taken for dead when its heartbeat is older than the grace period; until then a run that ends
-says when that will be.
+says when that will be. A trial with neither a worker nor a heartbeat (its worker was killed
+while Optuna asked for it) is taken for dead a grace period after it was asked.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 from collections.abc import Callable
@@ -102,11 +104,26 @@ def take_over_dead_trials(
             cause = f"its worker{where} ended without finishing it"
         elif trial.number in stale:
             cause = f"its worker{where} sent no heartbeat for {grace_period} s"
+        elif worker is None and _never_started(study, trial, grace_period):
+            cause = (
+                f"no worker recorded itself on it nor sent a heartbeat in {grace_period} s "
+                "(its worker ended while Optuna asked for it)"
+            )
         else:
             continue
         if _fail_and_queue(study, trial, cause, echo):
             taken.append(trial.number)
     return taken
+
+
+def _never_started(study: optuna.Study, trial: FrozenTrial, grace_period: int) -> bool:
+    """A worker starts a trial's heartbeat and records itself on the trial right after
+    study.ask() returns it; a trial asked longer than the grace period ago with neither was
+    left by a worker killed inside study.ask()."""
+    if trial.datetime_start is None or heartbeat_age_s(study, trial) is not None:
+        return False
+    # Optuna stamps datetime_start with the asking machine's local clock, as datetime.now().
+    return (datetime.datetime.now() - trial.datetime_start).total_seconds() > grace_period
 
 
 def _fail_and_queue(

@@ -22,7 +22,6 @@ import time
 import warnings
 from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
-from multiprocessing.synchronize import Event
 from typing import Any
 
 import optuna
@@ -48,7 +47,9 @@ from study.store.artifacts import open_artifact_store
 from study.store.resume import ResumeStore, requeue
 from study.store.storage import open_storage
 
-PARENT_POLL_S = 1.0  # how often a worker process checks that its command still runs
+STOPPED_EVENT = "stopped"  # a worker's last report: the trials it stopped and queued again
+# How often a worker process checks that its command still runs and has not asked it to stop.
+PARENT_POLL_S = 0.5
 
 
 class WorkersFailed(CatdogError, RuntimeError):
@@ -134,25 +135,34 @@ def _run_trials(
     def count(study: optuna.Study, trial: FrozenTrial) -> None:
         ended.append(trial.number)
 
+    stops = objective.stops
     while len(ended) < trials:
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
             return
         try:
-            study.optimize(
-                objective,
-                n_trials=trials - len(ended),
-                timeout=timeout,
-                catch=(TrialFailed,),
-                callbacks=[count, *callbacks],
-                gc_after_trial=False,
-            )
+            # Held back while Optuna asks for a trial, and after each trial until the next
+            # (see Objective.__call__): the objective then raises it on a trial in hand.
+            if stops is not None:
+                stops.hold()
+            try:
+                study.optimize(
+                    objective,
+                    n_trials=trials - len(ended),
+                    timeout=timeout,
+                    catch=(TrialFailed,),
+                    callbacks=[count, *callbacks],
+                    gc_after_trial=False,
+                )
+            finally:
+                if stops is not None:
+                    stops.release()
+            if stops is not None:
+                stops.check()  # one that came after the last trial: none left running
             return
         except KeyboardInterrupt as stop:
             # Optuna has marked the interrupted trial FAIL (its reason is stored); queue it
-            # again so that the next run resumes it from its last epoch's checkpoint. (A stop
-            # between the objective and Optuna's bookkeeping leaves the trial RUNNING: the
-            # next run takes it over, as from a dead worker.)
+            # again so that the next run resumes it from its last epoch's checkpoint.
             if objective.interrupted is not None:
                 requeue(study, objective.interrupted)
                 if isinstance(stop, Stopped):
@@ -207,14 +217,17 @@ def run_workers(plan: RunPlan, progress: Progress) -> None:
     queued its trial again) or when a worker was; WorkersFailed when a worker hit an error.
     """
     context = multiprocessing.get_context("spawn")  # no forked CUDA or SQLite state
-    stop_event, stop_signal, reports = context.Event(), context.Value("i", 0), context.Queue()
-    args = (stop_event, stop_signal, os.getpid(), reports)
+    # The stop goes through a shared number the workers poll, not a multiprocessing.Event:
+    # Event.set() waits for every process waiting on it to wake, and one that finished its
+    # share and exited while waiting never does (the command then hung on Ctrl-C).
+    stop_signal, reports = context.Value("i", 0), context.Queue()
+    args = (stop_signal, os.getpid(), reports)
     processes = [
         context.Process(target=_worker_process, args=(plan, i, *args), name=f"worker {i}")
         for i in range(len(plan.shares))
     ]
     # Workers start with the stop signals ignored, until they can stop cleanly: a signal that
-    # arrives while one still starts up reaches it through stop_event instead.
+    # arrives while one still starts up reaches it through stop_signal instead.
     handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     try:
         for process in processes:
@@ -222,7 +235,10 @@ def run_workers(plan: RunPlan, progress: Progress) -> None:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-    shown = threading.Thread(target=_show_reports, args=(reports, progress, processes))
+    stopped_trials: list[int] = []  # what the workers stopped and queued again
+    shown = threading.Thread(
+        target=_show_reports, args=(reports, progress, processes, stopped_trials)
+    )
     shown.start()
     try:
         for process in processes:
@@ -230,20 +246,22 @@ def run_workers(plan: RunPlan, progress: Progress) -> None:
         shown.join()
     except Stopped as stopped:
         stop_signal.value = stopped.signum
-        stop_event.set()
         for process in processes:
             if process.is_alive():
                 os.kill(process.pid, stopped.signum)
         for process in processes:
             process.join()
         shown.join()
-        stopped.workers = True
+        stopped.workers, stopped.trials = True, stopped_trials
         raise
-    _raise_for(processes)
+    _raise_for(processes, stopped_trials)
 
 
-def _show_reports(reports: Any, progress: Progress, processes: list) -> None:
-    """Replay what the workers report on this command's display, until they have all ended.
+def _show_reports(
+    reports: Any, progress: Progress, processes: list, stopped_trials: list[int]
+) -> None:
+    """Replay what the workers report on this command's display, until they have all ended;
+    the trials a worker stopped go to `stopped_trials`.
 
     An output that was closed stops the run (SIGPIPE is one of the stop signals): the main
     thread then stops every worker."""
@@ -254,6 +272,9 @@ def _show_reports(reports: Any, progress: Progress, processes: list) -> None:
             if not any(process.is_alive() for process in processes):
                 return
             continue
+        if event[0] == STOPPED_EVENT:
+            stopped_trials.extend(event[1])
+            continue
         try:
             replay(event, progress.display)
         except OSError as error:
@@ -263,12 +284,12 @@ def _show_reports(reports: Any, progress: Progress, processes: list) -> None:
             os.kill(os.getpid(), signal.SIGPIPE)
 
 
-def _raise_for(processes: list[multiprocessing.Process]) -> None:
+def _raise_for(processes: list[multiprocessing.Process], stopped_trials: list[int]) -> None:
     codes = [p.exitcode for p in processes]
     stopped = [code for code in codes if code is not None and code > 128]
     if stopped:
         stop = Stopped(stopped[0] - 128)
-        stop.workers = True
+        stop.workers, stop.trials = True, stopped_trials
         raise stop
     failed = [code for code in codes if code != 0]
     if failed:
@@ -280,7 +301,6 @@ def _raise_for(processes: list[multiprocessing.Process]) -> None:
 def _worker_process(
     plan: RunPlan,
     worker: int,
-    stop_event: Event,
     stop_signal: Synchronized,
     parent: int,
     reports: Any,
@@ -288,12 +308,11 @@ def _worker_process(
     """A `--jobs` worker process: a user's error is one line, a stop exits 128 + signal."""
     warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
     with StopSignals() as stops:
-        threading.Thread(
-            target=_watch, args=(stops, stop_event, stop_signal, parent), daemon=True
-        ).start()
         try:
+            threading.Thread(target=_watch, args=(stops, stop_signal, parent), daemon=True).start()
             run_worker(plan, worker, stops, QueueDisplay(reports))
         except Stopped as stopped:
+            reports.put((STOPPED_EVENT, stopped.trials))
             raise SystemExit(stopped.exit_code) from None
         except KeyboardInterrupt:
             raise SystemExit(130) from None
@@ -309,12 +328,13 @@ def _worker_process(
             raise SystemExit(stops.stopped.exit_code) from None
 
 
-def _watch(stops: StopSignals, stop_event: Event, stop_signal: Synchronized, parent: int) -> None:
+def _watch(stops: StopSignals, stop_signal: Synchronized, parent: int) -> None:
     """Stop this worker when its command asks to (also for a signal that arrived while the
     worker started up, with signals ignored) or when the command is gone."""
-    while not stop_event.wait(PARENT_POLL_S):
+    while not stop_signal.value:
+        time.sleep(PARENT_POLL_S)
         if os.getppid() != parent:
             stops.parent_ended = True
             os.kill(os.getpid(), signal.SIGHUP)
             return
-    os.kill(os.getpid(), stop_signal.value or signal.SIGTERM)
+    os.kill(os.getpid(), stop_signal.value)

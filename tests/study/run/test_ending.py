@@ -96,6 +96,53 @@ def test_a_trial_taken_over_by_another_worker_is_one_line_and_the_worker_goes_on
     assert resumed.user_attrs["resumed_from"] == {"trial": 0, "epoch": 2}
 
 
+@pytest.mark.parametrize("fuse", [1, 2])
+def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_none_running(
+    run_cli, tiny_dataset, monkeypatch, fuse
+):
+    before_trial = optuna.samplers.TPESampler.before_trial
+
+    def ctrl_c_while_trial_1_is_asked(self, study, trial):
+        if trial.number == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # lands here, inside study.ask()
+        return before_trial(self, study, trial)
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "before_trial", ctrl_c_while_trial_1_is_asked)
+    args = [*COMMON, "--max-epochs", 2, "--trials", 3, "--fuse", fuse]
+    result = run_cli(*fast_study_args(tiny_dataset, *args))
+    assert result.exit_code == 130, result.output
+    assert "Traceback" not in result.output
+    assert result.output.splitlines()[-1].startswith("interrupted: ")
+    trials = trials_of(STORAGE)
+    assert TrialState.RUNNING not in [t.state for t in trials]
+    assert trials[1].state == TrialState.FAIL
+    reason = trials[1].user_attrs[FAIL_REASON_ATTR]
+    assert reason == "interrupted by the user after epoch 0; queued again to resume"
+    queued = [t for t in trials if t.state == TrialState.WAITING]
+    assert 1 in [t.system_attrs["failed_trial"] for t in queued]
+
+
+def test_a_trial_left_by_a_worker_killed_while_it_was_asked_is_taken_over(run_cli, tiny_dataset):
+    # Its worker died inside study.ask(): the trial has no worker recorded and no heartbeat.
+    args = [*COMMON, "--max-epochs", 1, "--trials", 1, "--heartbeat", 1]
+    assert run_cli(*fast_study_args(tiny_dataset, *args)).exit_code == 0
+    optuna.load_study(study_name="catdog", storage=STORAGE).ask()
+    # Within the grace period it may be a worker still asking: left alone.
+    result = run_cli(*fast_study_args(tiny_dataset, *args, "--grace-period", 60))
+    assert result.exit_code == 0, result.output
+    assert trials_of(STORAGE)[1].state == TrialState.RUNNING
+    time.sleep(2.5)
+    result = run_cli(*fast_study_args(tiny_dataset, *args, "--grace-period", 2))
+    assert result.exit_code == 0, result.output
+    trials = trials_of(STORAGE)
+    assert trials[1].state == TrialState.FAIL
+    reason = trials[1].user_attrs[FAIL_REASON_ATTR]
+    assert reason.startswith("no worker recorded itself on it nor sent a heartbeat in 2 s")
+    assert "trial 1: no worker recorded itself" in result.output
+    assert TrialState.RUNNING not in [t.state for t in trials]
+    assert [t.system_attrs.get("failed_trial") for t in trials].count(1) == 1  # queued once
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -212,13 +259,38 @@ def test_sigterm_stops_every_worker_and_queues_their_trials(in_tmp, tiny_dataset
     os.kill(command.pid, signal.SIGTERM)
     assert wait_all([command]) == [143]
     log = (in_tmp / "jobs.log").read_text()
-    assert "stopped by SIGTERM: every worker stopped" in log and "Traceback" not in log
+    assert "Traceback" not in log
+    last = log.splitlines()[-1]
+    assert last.startswith("stopped by SIGTERM: every worker stopped; the running trials are")
+    assert "(0, 1)" in last or "(1, 0)" in last, last
     wait_for(lambda: all(_gone(pid) for pid in workers), timeout=30, what="workers to end")
     trials = trials_of(STORAGE)
     assert TrialState.RUNNING not in [t.state for t in trials]
     for trial in trials[:2]:
         assert trial.user_attrs[FAIL_REASON_ATTR].startswith("stopped by SIGTERM after epoch")
     assert [t.state for t in trials[2:]] == [TrialState.WAITING] * 2
+
+
+def test_ctrl_c_stops_the_run_after_one_worker_finished_its_share(in_tmp, tiny_dataset):
+    # One worker's share is the 1-epoch trial: it ends and exits while the other trains. The
+    # stop must still reach the one left (it hung, waiting on the one that had exited).
+    _queue({**LONG, "epochs": 1}, {**LONG, "epochs": 400})
+    args = ["--data", tiny_dataset, *COMMON, "--max-epochs", 400, *FAST, "--trials", 2]
+    command = start_worker(in_tmp, "jobs.log", *args, "--jobs", 2)
+    wait_for(_checkpointed(1), what="a checkpoint of trial 1")
+    wait_for(lambda: trials_of(STORAGE)[0].state == TrialState.COMPLETE, what="trial 0 to finish")
+    finished = trials_of(STORAGE)[0].user_attrs[WORKER_ATTR]["pid"]
+    wait_for(lambda: _gone(finished), timeout=60, what="the finished worker to exit")
+    os.kill(command.pid, signal.SIGINT)
+    assert wait_all([command], timeout=60) == [130]
+    log = (in_tmp / "jobs.log").read_text()
+    assert "Traceback" not in log, log
+    assert log.splitlines()[-1].startswith(
+        "interrupted: every worker stopped; the running trial is marked FAIL and queued again "
+        "to resume (trial 1)"
+    ), log
+    states = [t.state for t in trials_of(STORAGE)]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
 
 
 def test_workers_stop_by_themselves_when_their_command_dies(in_tmp, tiny_dataset):
