@@ -65,7 +65,7 @@ class Stopped(KeyboardInterrupt):
             kept = "every finished trial is kept"
             return f"{cause} while no trial was running; {kept}. {again}"
         cause += ";" if self.workers else ":"
-        numbers = ", ".join(map(str, self.trials))
+        numbers = ", ".join(map(str, sorted(self.trials)))
         if len(self.trials) == 1:
             which = (
                 f"the running trial is marked FAIL and queued again to resume (trial {numbers})"

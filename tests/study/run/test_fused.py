@@ -291,7 +291,7 @@ def test_a_stop_while_a_trial_joins_queues_it_again(
     monkeypatch.setattr(FusedTrainer, "start", stopped_while_joining)
     result = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 3, "--fuse", 3))
     assert result.exit_code == 143, result.output
-    assert "queued again to resume (1, 0)" in result.output
+    assert "queued again to resume (0, 1)" in result.output
     _no_trial_left_running(threads_before)
     trials = trials_of(STORAGE)
     assert trials[1].user_attrs[FAIL_REASON_ATTR] == (
