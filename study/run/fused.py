@@ -111,19 +111,24 @@ def run_fused_trials(
             while asked < trials and len(running) < plan.fuse and not _past(deadline):
                 asked += 1
                 _start(study, objective, trainer_for, running, callbacks)
-            _conclude_ended(study, objective, concluding, callbacks, ending)
+            # Trials that ended are kept as they ended: a stop waits until they are told.
+            with held(objective):
+                _conclude_ended(study, objective, concluding, callbacks, ending)
             if not running:
                 background.wait()  # the last trials told, the study note rewritten
                 return
             background.mark()  # this epoch's reports wait for what was handed over until now
             for batch_size, trainer in trainers.items():
                 if trainer.active_slots:
-                    for result in trainer.run_epoch():
-                        if result.ended:
-                            member = running[(batch_size, result.slot)]
-                            ending[member.trial.number] = member  # in one of the two, always
-                            del running[(batch_size, result.slot)]
-                            concluding.append((member, result))
+                    # The members' reports hold a stop (EpochReporter) until every result
+                    # is taken: none is cut between two members' reports.
+                    with held(objective):
+                        for result in trainer.run_epoch():
+                            if result.ended:
+                                member = running[(batch_size, result.slot)]
+                                ending[member.trial.number] = member  # in one of the two
+                                del running[(batch_size, result.slot)]
+                                concluding.append((member, result))
     except torch.OutOfMemoryError:
         count = len(running) + len(concluding)
         _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
@@ -171,6 +176,11 @@ def _conclude_ended(
                 raise
 
 
+def held(objective: Objective) -> contextlib.AbstractContextManager:
+    """StopSignals.held, where the objective has stop signals (not in some tests)."""
+    return objective.stops.held() if objective.stops is not None else contextlib.nullcontext()
+
+
 def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
@@ -210,7 +220,7 @@ def _start(
             slot,
             config,
             seed,
-            on_epoch=EpochReporter(objective, trial, config, seed),
+            on_epoch=EpochReporter(objective, trial, config, seed, fused=True),
             resume=resume.state if resume else None,
         )
         running[(config.batch_size, slot)] = Member(trial, config, seed, slot, stack)

@@ -270,6 +270,9 @@ class EpochReporter:
     trial: optuna.Trial
     config: TrainConfig
     seed: int
+    # A fused run's member: a stop is held from the first member's report until the run has
+    # taken every member's result (see fused.py), so that none is cut between two reports.
+    fused: bool = False
 
     def __post_init__(self) -> None:
         self.prunable = is_prunable(self.trial.user_attrs)  # read once: a storage query
@@ -277,8 +280,15 @@ class EpochReporter:
 
     def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
         objective, trial, config = self.objective, self.trial, self.config
-        if objective.stops is not None:
-            objective.stops.check()
+        stops = objective.stops
+        if stops is not None and self.fused:
+            stops.hold()
+        elif stops is not None:
+            stops.check()
+            if metrics.epoch >= config.epochs:
+                # Trained to the end: the trial is kept and told as it ended; a stop from
+                # here on is raised after that (see Objective.__call__ and _run_trials).
+                stops.hold()
         # What earlier epochs handed over is stored before this one reports (see background.py).
         objective.background.settle()
         if self.failed is not None:  # e.g. the disk was full for the last epoch's checkpoint

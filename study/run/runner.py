@@ -8,7 +8,7 @@ from study.run.progress import Progress
 from study.run.setup import set_up_run
 from study.run.signals import StopSignals
 from study.run.takeover import describe_still_running, take_over_dead_trials
-from study.run.worker import run_worker, run_workers
+from study.run.worker import WorkersFailed, run_worker, run_workers
 from study.settings import OptimizeSettings
 
 
@@ -29,7 +29,12 @@ def run_optimize(
     if plan.jobs == 1:
         run_worker(plan, 0, stops, progress.display, study)
     else:
-        run_workers(plan, progress)
+        try:
+            run_workers(plan, progress, stops)
+        except WorkersFailed:
+            # A worker killed (kill -9, out of memory) left its trial RUNNING: queued again now.
+            take_over_dead_trials(study, plan.grace_period, progress.echo)
+            raise
     # A worker of another run may have died meanwhile; say what is left RUNNING, and when a
     # trial whose worker is silent will be taken over.
     take_over_dead_trials(study, plan.grace_period, progress.echo)

@@ -13,18 +13,21 @@ delivered again a moment later (and `check()` raises it at the next epoch in any
 - inside the storage's own code (SQLAlchemy, a database driver, Optuna's storages), where an
   exception between two statements of a transaction leaves the connection half-way: the next
   write of the same worker (marking its trial FAIL) then failed with "database is locked";
-- between `hold()` and `release()`: from the end of one trial to the start of the next, where
-  Optuna tells the last trial and asks for the next (study.ask). A stop there left the asked
-  trial RUNNING with no worker recorded on it; held, it is raised by the check() as the next
-  trial starts, which then ends FAIL and is queued again like any stopped trial.
+- between `hold()` and `release()`: from a trial's last epoch to the start of the next trial,
+  where it is kept, Optuna tells it and asks for the next (study.ask). A stop there left the
+  asked trial RUNNING with no worker recorded on it, or failed a trial that had trained all its
+  epochs; held, it is raised by the check() after the trial is told (or as the next trial
+  starts), and the trial that ended is kept as it ended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import NoReturn
 
@@ -148,6 +151,16 @@ class StopSignals:
     def release(self) -> None:
         """End hold(); a stop held back is raised by the next check()."""
         self._held = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """hold() for the block; a stop that came meanwhile is raised as it ends."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.release()
+        self.check()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGPIPE:

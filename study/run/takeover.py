@@ -68,7 +68,9 @@ class WorkerProcess:
         here = WorkerProcess.this()
         if self.host != here.host or not self.boot or self.boot != here.boot:
             return False
-        return _start_ticks(self.pid) != self.started
+        stat = _stat_fields(self.pid)
+        # A zombie (exited, not yet reaped by its parent) is dead too.
+        return stat is None or stat[19] != self.started or stat[0] == "Z"
 
 
 def _boot_id() -> str:
@@ -79,12 +81,18 @@ def _boot_id() -> str:
 
 
 def _start_ticks(pid: int) -> str:
-    """Field 22 of /proc/PID/stat (after the parenthesised name), or "" when there is none."""
+    """Field 22 of /proc/PID/stat, the process's start in clock ticks; "" when none."""
+    stat = _stat_fields(pid)
+    return stat[19] if stat is not None else ""
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the parenthesised name (state first), or None."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
+        return None
+    return stat.rsplit(")", 1)[1].split()
 
 
 def take_over_dead_trials(

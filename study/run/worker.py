@@ -11,6 +11,7 @@ to each worker process, and a worker whose command ended without a word stops by
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import multiprocessing
@@ -20,7 +21,8 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from multiprocessing import resource_tracker
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
@@ -131,11 +133,15 @@ def _run_trials(
     progress = objective.progress
     deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
     ended = []  # trials of this worker that ended, one way or another
+    stops = objective.stops
 
     def count(study: optuna.Study, trial: FrozenTrial) -> None:
         ended.append(trial.number)
 
-    stops = objective.stops
+    def check_stop(study: optuna.Study, trial: FrozenTrial) -> None:
+        if stops is not None:
+            stops.check()  # one held back as the trial ended: it is told, none running now
+
     while len(ended) < trials:
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
@@ -151,7 +157,7 @@ def _run_trials(
                     n_trials=trials - len(ended),
                     timeout=timeout,
                     catch=(TrialFailed,),
-                    callbacks=[count, *callbacks],
+                    callbacks=[count, *callbacks, check_stop],
                     gc_after_trial=False,
                 )
             finally:
@@ -209,14 +215,20 @@ def _load_study(plan: RunPlan, worker: int) -> optuna.Study:
     )
 
 
-def run_workers(plan: RunPlan, progress: Progress) -> None:
+def run_workers(plan: RunPlan, progress: Progress, stops: StopSignals) -> None:
     """Start one process per share of the plan's trials and wait for all of them; what they
     report comes here through a queue and goes to `progress`'s display.
 
     Raises Stopped when this command is told to stop (after every worker has stopped and
-    queued its trial again) or when a worker was; WorkersFailed when a worker hit an error.
+    queued its trial again) or when a worker was; WorkersFailed when a worker hit an error
+    or was killed.
     """
     context = multiprocessing.get_context("spawn")  # no forked CUDA or SQLite state
+    # multiprocessing's resource tracker process (for the shared number and the queue below)
+    # ignores SIGINT and SIGTERM but not SIGHUP: started with SIGHUP blocked, which it keeps,
+    # a closed terminal no longer kills it (its replacement printed tracebacks).
+    with _blocked([signal.SIGHUP]):
+        resource_tracker.ensure_running()
     # The stop goes through a shared number the workers poll, not a multiprocessing.Event:
     # Event.set() waits for every process waiting on it to wake, and one that finished its
     # share and exited while waiting never does (the command then hung on Ctrl-C).
@@ -226,21 +238,19 @@ def run_workers(plan: RunPlan, progress: Progress) -> None:
         context.Process(target=_worker_process, args=(plan, i, *args), name=f"worker {i}")
         for i in range(len(plan.shares))
     ]
-    # Workers start with the stop signals ignored, until they can stop cleanly: a signal that
-    # arrives while one still starts up reaches it through stop_signal instead.
-    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
-    try:
-        for process in processes:
-            process.start()
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
     stopped_trials: list[int] = []  # what the workers stopped and queued again
     shown = threading.Thread(
         target=_show_reports, args=(reports, progress, processes, stopped_trials)
     )
-    shown.start()
     try:
+        # A stop while the workers start is held until all of them can be told. Each starts
+        # with the stop signals blocked (inherited), until its own handlers are in place: one
+        # that arrives meanwhile (a Ctrl-C reaches the whole process group) waits for them.
+        with stops.held():
+            with _blocked(STOP_SIGNALS):
+                for process in processes:
+                    process.start()
+            shown.start()
         for process in processes:
             process.join()
         shown.join()
@@ -250,11 +260,24 @@ def run_workers(plan: RunPlan, progress: Progress) -> None:
             if process.is_alive():
                 os.kill(process.pid, stopped.signum)
         for process in processes:
-            process.join()
-        shown.join()
+            if process.pid is not None:
+                process.join()
+        if shown.ident is not None:
+            shown.join()
         stopped.workers, stopped.trials = True, stopped_trials
         raise
     _raise_for(processes, stopped_trials)
+
+
+@contextlib.contextmanager
+def _blocked(signals: list[int] | tuple[int, ...]) -> Iterator[None]:
+    """Block `signals` in this thread for the block: processes started meanwhile inherit the
+    blocked set; a signal that arrives meanwhile is delivered when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _show_reports(
@@ -269,7 +292,9 @@ def _show_reports(
         try:
             event = reports.get(timeout=0.2)
         except queue.Empty:
-            if not any(process.is_alive() for process in processes):
+            # Every one polled (and a dead one reaped, so that its trial's process is gone
+            # and the other workers take it over), not only up to the first alive.
+            if not any([process.is_alive() for process in processes]):
                 return
             continue
         if event[0] == STOPPED_EVENT:
@@ -291,11 +316,18 @@ def _raise_for(processes: list[multiprocessing.Process], stopped_trials: list[in
         stop = Stopped(stopped[0] - 128)
         stop.workers, stop.trials = True, stopped_trials
         raise stop
-    failed = [code for code in codes if code != 0]
+    failed = [(i, code) for i, code in enumerate(codes) if code != 0]
     if failed:
         raise WorkersFailed(
-            f"{len(failed)} of {len(processes)} workers stopped with an error (see above)"
+            f"{len(failed)} of {len(processes)} workers ended with an error: "
+            + "; ".join(_how_it_ended(i, code) for i, code in failed)
         )
+
+
+def _how_it_ended(worker: int, code: int | None) -> str:
+    if code is not None and code < 0:  # killed by a signal no handler caught (kill -9, OOM)
+        return f"worker {worker} was killed by {signal.Signals(-code).name}"
+    return f"worker {worker} exited with status {code} (its error is above)"
 
 
 def _worker_process(
@@ -309,6 +341,8 @@ def _worker_process(
     warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
     with StopSignals() as stops:
         try:
+            # Started with the stop signals blocked (see run_workers): handled from here on.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             threading.Thread(target=_watch, args=(stops, stop_signal, parent), daemon=True).start()
             run_worker(plan, worker, stops, QueueDisplay(reports))
         except Stopped as stopped:

@@ -2,6 +2,7 @@
 gone. No trial is lost, none is queued twice, and each FAIL says why."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,13 @@ from optuna.trial import TrialState
 
 import study.run.objective as objective_module
 from catdog.paper import PAPER_RUNS
-from study.attrs import FAIL_REASON_ATTR, PAPER_RUN_ATTR, RESUME_ATTR, WORKER_ATTR
+from study.attrs import (
+    CHECKPOINT_ATTR,
+    FAIL_REASON_ATTR,
+    PAPER_RUN_ATTR,
+    RESUME_ATTR,
+    WORKER_ATTR,
+)
 from study.store.resume import requeue
 
 from ..helpers import fast_study_args
@@ -121,6 +128,60 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_none_running(
     assert reason == "interrupted by the user after epoch 0; queued again to resume"
     queued = [t for t in trials if t.state == TrialState.WAITING]
     assert 1 in [t.system_attrs["failed_trial"] for t in queued]
+
+
+@pytest.mark.parametrize("where", ["keep", "ending"])
+def test_a_stop_after_a_trial_s_last_epoch_keeps_it_complete(
+    run_cli, tiny_dataset, monkeypatch, where
+):
+    # Ctrl-C while the trial that trained all its epochs keeps its model file or draws its
+    # curves: it failed without a reason before, its epochs lost.
+    original = getattr(objective_module.Objective, where)
+
+    def ctrl_c_then_go_on(self, trial, *args):
+        if trial.number == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, trial, *args)
+
+    monkeypatch.setattr(objective_module.Objective, where, ctrl_c_then_go_on)
+    _queue({**LONG, "epochs": 2}, {**LONG, "epochs": 2})
+    result = run_cli(*fast_study_args(tiny_dataset, *COMMON, "--trials", 2))
+    assert result.exit_code == 130, result.output
+    assert "Traceback" not in result.output
+    assert result.output.splitlines()[-1].startswith("interrupted while no trial was running")
+    trials = trials_of(STORAGE)
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.WAITING]
+    assert trials[0].user_attrs["epoch_test_loss"] and trials[0].user_attrs[CHECKPOINT_ATTR]
+
+
+@pytest.mark.parametrize("when", ["between two members' reports", "as the ended are told"])
+def test_a_stop_as_fused_trials_end_keeps_every_one_that_ended(
+    run_cli, tiny_dataset, monkeypatch, when
+):
+    reporter, keep = objective_module.EpochReporter.__call__, objective_module.Objective.keep
+
+    def ctrl_c_after_trial_0_s_last_report(self, metrics, state):
+        reporter(self, metrics, state)
+        if when.startswith("between") and self.trial.number == 0 and metrics.epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def ctrl_c_as_trial_0_is_kept(self, trial, *args):
+        if when.startswith("as") and trial.number == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+        return keep(self, trial, *args)
+
+    monkeypatch.setattr(
+        objective_module.EpochReporter, "__call__", ctrl_c_after_trial_0_s_last_report
+    )
+    monkeypatch.setattr(objective_module.Objective, "keep", ctrl_c_as_trial_0_is_kept)
+    _queue(*[{**LONG, "epochs": 2}] * 3, LONG)
+    args = [*COMMON, "--trials", 3, "--fuse", 3]
+    result = run_cli(*fast_study_args(tiny_dataset, *args))
+    assert result.exit_code == 130, result.output
+    assert "Traceback" not in result.output
+    assert result.output.splitlines()[-1].startswith("interrupted while no trial was running")
+    states = [t.state for t in trials_of(STORAGE)]
+    assert states == [TrialState.COMPLETE] * 3 + [TrialState.WAITING]
 
 
 def test_a_trial_left_by_a_worker_killed_while_it_was_asked_is_taken_over(run_cli, tiny_dataset):
@@ -292,6 +353,69 @@ def test_ctrl_c_stops_the_run_after_one_worker_finished_its_share(in_tmp, tiny_d
     ), log
     states = [t.state for t in trials_of(STORAGE)]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+
+
+def test_a_killed_worker_is_named_and_its_trial_queued_again_before_the_run_ends(
+    in_tmp, tiny_dataset
+):
+    command, _ = _two_workers_training(in_tmp, tiny_dataset)
+    killed = trials_of(STORAGE)[1].user_attrs[WORKER_ATTR]
+    os.kill(killed["pid"], signal.SIGKILL)  # out of memory, say
+    assert wait_all([command], timeout=120) == [1]
+    log = (in_tmp / "jobs.log").read_text()
+    last = log.splitlines()[-1]
+    assert re.fullmatch(
+        r"Error: 1 of 2 workers ended with an error: worker [01] was killed by SIGKILL", last
+    ), log
+    trials = trials_of(STORAGE)
+    assert TrialState.RUNNING not in [t.state for t in trials]
+    assert "ended without finishing it; queued again" in trials[1].user_attrs[FAIL_REASON_ATTR]
+
+
+def test_a_closed_terminal_stops_every_worker_without_a_traceback(in_tmp, tiny_dataset):
+    # SIGHUP reaches the whole process group, multiprocessing's resource tracker too.
+    _queue(LONG, LONG)
+    args = ["--data", tiny_dataset, *COMMON, *FAST, "--trials", 2, "--jobs", 2]
+    with open(in_tmp / "jobs.log", "w") as log:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "study", "optimize", *map(str, args)],
+            cwd=in_tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+    wait_for(_checkpointed(0), what="a checkpoint of trial 0")
+    wait_for(_checkpointed(1), what="a checkpoint of trial 1")
+    os.killpg(command.pid, signal.SIGHUP)
+    assert wait_all([command]) == [129]
+    time.sleep(1)  # what a dying resource tracker would still print
+    log = (in_tmp / "jobs.log").read_text()
+    assert "Traceback" not in log and "resource_tracker" not in log, log
+    assert log.splitlines()[-1].startswith("stopped: the terminal closed (SIGHUP): every worker")
+
+
+def test_a_stop_as_the_workers_start_stops_them(in_tmp, tiny_dataset):
+    # The moment the command has started its first worker (its second child, after the
+    # resource tracker): the stop was lost there, and every trial ran.
+    _queue(LONG, LONG)
+    args = ["--data", tiny_dataset, *COMMON, *FAST, "--trials", 2, "--jobs", 2]
+    command = start_worker(in_tmp, "jobs.log", *args)
+    wait_for(lambda: len(_children(command.pid)) >= 2, timeout=120, what="a worker")
+    os.kill(command.pid, signal.SIGTERM)
+    assert wait_all([command], timeout=120) == [143], (in_tmp / "jobs.log").read_text()
+    log = (in_tmp / "jobs.log").read_text()
+    assert "Traceback" not in log and log.splitlines()[-1].startswith("stopped by SIGTERM"), log
+    states = [t.state for t in trials_of(STORAGE)]
+    assert TrialState.RUNNING not in states and TrialState.COMPLETE not in states
+
+
+def _children(pid: int) -> list[str]:
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listed:
+            children += listed.read().split()
+    return children
 
 
 def test_workers_stop_by_themselves_when_their_command_dies(in_tmp, tiny_dataset):

@@ -35,7 +35,7 @@ def test_workers_find_the_data_set_decoded_once_before_they_start(
 ):
     cached_at_start = []
 
-    def fake_workers(plan, progress):
+    def fake_workers(plan, progress, stops):
         root, image_size = plan.source.root, plan.source.image_size
         cache_dir = cache_dir_for(root)
         splits = (root / "training_set", root / "test_set")
