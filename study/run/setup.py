@@ -16,6 +16,7 @@ import torch
 from catdog.config import TrainConfig
 from catdog.device import choose_precision, resolve_device
 from catdog.fused.choose import choose_slots
+from catdog.paper import PAPER_RUNS
 from study.attrs import STUDY_PRECISION_ATTR, WORKERS_ATTR
 from study.data.source import resolve_data
 from study.data.splits import check_data
@@ -155,5 +156,11 @@ def _queue_paper_runs(study: optuna.Study, space: SearchSpace, progress: Progres
         reason = str(error).splitlines()[0]
         progress.echo(f"the report's configurations are not in this space ({reason})")
         return
-    if queued:
+    if queued == len(PAPER_RUNS):
         progress.echo(f"queued the report's {queued} configurations as the first trials")
+    elif queued:
+        trials = "trial" if queued == 1 else f"{queued} trials"
+        progress.echo(
+            f"queued {queued} of the report's configurations (failed or never run in this "
+            f"study) as the next {trials}"
+        )
