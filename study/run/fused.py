@@ -112,7 +112,7 @@ def run_fused_trials(
                 asked += 1
                 _start(study, objective, trainer_for, running, callbacks)
             # Trials that ended are kept as they ended: a stop waits until they are told.
-            with held(objective):
+            with objective.held_stops():
                 _conclude_ended(study, objective, concluding, callbacks, ending)
             if not running:
                 background.wait()  # the last trials told, the study note rewritten
@@ -122,7 +122,7 @@ def run_fused_trials(
                 if trainer.active_slots:
                     # The members' reports hold a stop (EpochReporter) until every result
                     # is taken: none is cut between two members' reports.
-                    with held(objective):
+                    with objective.held_stops():
                         for result in trainer.run_epoch():
                             if result.ended:
                                 member = running[(batch_size, result.slot)]
@@ -174,11 +174,6 @@ def _conclude_ended(
         except Exception:
             if errors:
                 raise
-
-
-def held(objective: Objective) -> contextlib.AbstractContextManager:
-    """StopSignals.held, where the objective has stop signals (not in some tests)."""
-    return objective.stops.held() if objective.stops is not None else contextlib.nullcontext()
 
 
 def _past(deadline: float | None) -> bool:

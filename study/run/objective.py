@@ -10,6 +10,7 @@ validation part the test set is scored once, when a trial finishes, into `test_l
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import tempfile
@@ -145,6 +146,10 @@ class Objective:
         self.resume_store.discard(trial)
         self.ending(trial, "complete")
         return trial_value(state.history[-1], self.ranks_by)
+
+    def held_stops(self) -> contextlib.AbstractContextManager:
+        """StopSignals.held() for a block, where this objective has stop signals."""
+        return self.stops.held() if self.stops is not None else contextlib.nullcontext()
 
     def start(self, trial: optuna.Trial) -> tuple[TrainConfig, int]:
         """The trial's config and seed, stored on it with what it runs on."""

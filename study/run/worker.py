@@ -148,10 +148,9 @@ def _run_trials(
             return
         try:
             # Held back while Optuna asks for a trial, and after each trial until the next
-            # (see Objective.__call__): the objective then raises it on a trial in hand.
-            if stops is not None:
-                stops.hold()
-            try:
+            # (see Objective.__call__): the objective then raises it on a trial in hand, or
+            # check_stop once a trial is told, or the block's end after the last.
+            with objective.held_stops():
                 study.optimize(
                     objective,
                     n_trials=trials - len(ended),
@@ -160,11 +159,6 @@ def _run_trials(
                     callbacks=[count, *callbacks, check_stop],
                     gc_after_trial=False,
                 )
-            finally:
-                if stops is not None:
-                    stops.release()
-            if stops is not None:
-                stops.check()  # one that came after the last trial: none left running
             return
         except KeyboardInterrupt as stop:
             # Optuna has marked the interrupted trial FAIL (its reason is stored); queue it
