@@ -29,7 +29,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType, TracebackType
-from typing import NoReturn
 
 # SIGPIPE too: Python ignores it (a write to a closed pipe raises EPIPE instead), and a
 # command whose output closed sends it to itself and to its workers.
@@ -130,10 +129,13 @@ class StopSignals:
             signal.signal(signum, handler)
         sys.unraisablehook = self._previous_hook
 
-    def stop(self, signum: int, cause: str | None = None) -> NoReturn:
-        """Stop the run now (or raise again the stop already under way)."""
+    def stop(self, signum: int, cause: str | None = None) -> None:
+        """Stop the run now (or raise again the stop already under way); between hold() and
+        release(), as a signal there, at the check() after release()."""
         if self.stopped is None:
             self.stopped = Stopped(signum, cause)
+        if self._held:
+            return
         self._swallowed = False  # raised: its copy signalled again later is ignored
         raise self.stopped
 

@@ -1,6 +1,7 @@
 """Every way a run ends: killed, taken over, stopped by a signal, its output closed, its parent
 gone. No trial is lost, none is queued twice, and each FAIL says why."""
 
+import errno
 import os
 import re
 import signal
@@ -152,6 +153,29 @@ def test_a_stop_after_a_trial_s_last_epoch_keeps_it_complete(
     trials = trials_of(STORAGE)
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.WAITING]
     assert trials[0].user_attrs["epoch_test_loss"] and trials[0].user_attrs[CHECKPOINT_ATTR]
+
+
+def test_an_output_closed_at_a_trial_s_last_epoch_keeps_it_complete(
+    run_cli, tiny_dataset, monkeypatch
+):
+    # `optimize | head` whose last line is trial 0's last epoch: stopped there at once before,
+    # it failed a trial that had trained all its epochs.
+    import study.run.display as display_module
+
+    line = display_module.PlainDisplay.line
+
+    def closed_after_trial_0_s_last_epoch(self, text):
+        if "trial 0 epoch  2/2" in text:
+            raise OSError(errno.EPIPE, "Broken pipe")
+        line(self, text)
+
+    monkeypatch.setattr(display_module.PlainDisplay, "line", closed_after_trial_0_s_last_epoch)
+    _queue({**LONG, "epochs": 2}, {**LONG, "epochs": 2})
+    result = run_cli(*fast_study_args(tiny_dataset, *COMMON, "--trials", 2))
+    assert result.exit_code == 141, result.output
+    assert "Traceback" not in result.output
+    states = [t.state for t in trials_of(STORAGE)]
+    assert states == [TrialState.COMPLETE, TrialState.WAITING]
 
 
 @pytest.mark.parametrize("when", ["between two members' reports", "as the ended are told"])
