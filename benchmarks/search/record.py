@@ -6,8 +6,12 @@
 The grid is optimizer x lr x shuffle (x seed); everything else is the report's recipe
 (TrainConfig's defaults: batch 128, constant lr, 2 degrees and a flip). Training is the
 product's own (catdog.train.train on splits read by study.data.splits.load_splits) in the
-precision the product would pick (`--precision auto` runs the same CPU probe). Each finished run
-is written to the recording at once; running the command again skips the runs it holds.
+precision the product would pick (`--precision auto`). Each finished run is written to the
+recording at once; running the command again skips the runs it holds.
+
+`--val-fraction F` holds out the product's stratified F of each training class (split seed 0,
+as `optimize --val-fraction F --seed 0`): runs train on the rest and every epoch is scored on
+both the validation part and the test set, so that replays can select trials on either.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 from benchmarks.search.recording import Recording, Run, load_recording, log_grid
 from catdog.config import TrainConfig
 from catdog.device import choose_precision, configure, resolve_device
-from catdog.train import TrainingDiverged, train
+from catdog.train import TrainingDiverged, evaluate, train
 from study.data.source import data_source
 from study.data.splits import load_splits
 from study.settings import DEFAULT_MAX_EPOCHS
@@ -39,18 +43,26 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     configure(device)
     source = data_source(Path(args.data), args.image_size)
-    splits = load_splits(source, device)
+    splits = load_splits(source, device, val_fraction=args.val_fraction, seed=0)
     lrs = args.lrs or log_grid(*LR_RANGE, per_decade=args.per_decade)
     out = Path(args.out)
     if out.exists():
         recording = load_recording(out)
         check_same_setup(recording, args, len(splits.train), len(splits.test))
+        if recording.meta.get("val_fraction", 0.0) != args.val_fraction:
+            raise SystemExit(
+                f"Error: {out} was recorded with --val-fraction "
+                f"{recording.meta.get('val_fraction', 0.0)}, not {args.val_fraction}"
+            )
         precision = recording.meta["precision"]
     else:
         precision = choose_precision(args.precision, device, args.image_size)
         recording = Recording(
             new_meta(args, device, precision, len(splits.train), len(splits.test))
         )
+        if splits.val is not None:
+            recording.meta["val_fraction"] = args.val_fraction
+            recording.meta["val_images"] = len(splits.val)
     grid = [
         (optimizer, lr, shuffle, seed)
         for seed in args.seeds
@@ -87,18 +99,33 @@ def record_run(
 ) -> Run:
     config = TrainConfig(optimizer=optimizer, lr=lr, shuffle=shuffle, epochs=epochs)
     history = []  # filled epoch by epoch, so a divergence keeps the epochs before it
+    tested = []  # with a validation part: (test loss, test accuracy) after each epoch
+
+    def on_epoch(metrics, state) -> None:
+        history.append(metrics)
+        if splits.val is not None:
+            tested.append(evaluate(state.model, splits.test, precision))
+
     diverged = None
     try:
-        train(
-            config,
-            splits.train,
-            splits.test,
-            precision=precision,
-            seed=seed,
-            on_epoch=lambda metrics, _state: history.append(metrics),
-        )
+        train(config, splits.train, splits.eval, precision=precision, seed=seed, on_epoch=on_epoch)
     except TrainingDiverged:
         diverged = len(history) + 1  # train() raises before the callback sees that epoch
+    if splits.val is not None:
+        return Run(
+            optimizer=optimizer,
+            lr=lr,
+            shuffle=shuffle,
+            seed=seed,
+            train_loss=[m.train_loss for m in history],
+            train_accuracy=[m.train_accuracy for m in history],
+            test_loss=[loss for loss, _ in tested],
+            test_accuracy=[accuracy for _, accuracy in tested],
+            seconds=[round(m.seconds, 3) for m in history],
+            diverged_in_epoch=diverged,
+            val_loss=[m.eval_loss for m in history],
+            val_accuracy=[m.eval_accuracy for m in history],
+        )
     return Run(
         optimizer=optimizer,
         lr=lr,
@@ -181,6 +208,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--lrs", type=float, nargs="+", help="default: a log grid over the space")
     parser.add_argument("--per-decade", type=int, default=4, help="grid points per decade of lr")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this fraction of each training class (split seed 0); score it and the "
+        "test set every epoch",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     args = parser.parse_args(argv)

@@ -1,5 +1,8 @@
 """A recording: every epoch's train/test loss and accuracy of a grid of training runs, as JSON.
 
+A recording made with a validation part (`record --val-fraction F`) also holds each epoch's
+validation loss and accuracy: its runs trained on the rest of the training set.
+
 One run is one (optimizer, lr, shuffle, seed) trained for `max_epochs` epochs with a constant
 learning rate and no pruning, so an n-epoch trial of the same configuration and seed is exactly
 the run's first n epochs. The file is rewritten (atomically) after each finished run, so a
@@ -32,6 +35,11 @@ class Run:
     test_accuracy: list[float]
     seconds: list[float]  # wall time of each epoch (training plus evaluation)
     diverged_in_epoch: int | None = None  # the epoch whose loss was not finite; not in the lists
+    # With a validation part (meta "val_fraction" > 0): each epoch's loss and accuracy on the
+    # part held out of the training set; test_* are then the test set's, scored every epoch too,
+    # so that a replay can select on one and read the other.
+    val_loss: list[float] | None = None
+    val_accuracy: list[float] | None = None
 
     @property
     def key(self) -> tuple[str, float, bool, int]:
@@ -78,6 +86,10 @@ class Recording:
         if not grid:
             raise KeyError(f"the recording has no run of {optimizer} with shuffle={shuffle}")
         return min(grid, key=lambda g: (abs(math.log(g) - math.log(lr)), g))
+
+    @property
+    def has_validation(self) -> bool:
+        return float(self.meta.get("val_fraction", 0.0)) > 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "meta": self.meta, "runs": [asdict(r) for r in self.runs]}
