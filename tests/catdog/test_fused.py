@@ -5,6 +5,8 @@ the comparisons here hold to the last bit on the machines tried; the tolerances 
 for the order in which the per-epoch loss sums add up.
 """
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,7 @@ import torch.nn.functional as F
 from catdog.config import TrainConfig
 from catdog.fused import FusedCNN, FusedTrainer
 from catdog.fused.model import member_input
-from catdog.model import CatDogCNN
+from catdog.model import CatDogCNN, report_order
 from catdog.modelfile import load_model_file, save_model_file
 from catdog.train import TrainingDiverged, train
 
@@ -227,3 +229,33 @@ def test_members_share_the_batch_size_and_a_slot_holds_one(splits):
     finished = train(done, *splits, seed=0)
     with pytest.raises(ValueError, match="all its 1 epochs"):
         trainer.start(1, done, 0, resume=finished.state_dict())
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["split", "grouped"])
+def test_the_fused_block_is_exactly_the_reports_order(split):
+    torch.manual_seed(1)
+    states = [CatDogCNN(64).to(memory_format=torch.channels_last).state_dict() for _ in range(2)]
+    fused = FusedCNN.from_members(states, 64, split_convolutions=split)
+    assert isinstance(fused.features[2], torch.nn.MaxPool2d)
+    assert isinstance(fused.features[3], torch.nn.ReLU)
+    report = copy.deepcopy(fused)
+    report.features = report_order(report.features)
+    assert isinstance(report.features[2], torch.nn.ReLU)
+    assert report.state_dict().keys() == fused.state_dict().keys()
+    pixels = torch.randn(2 * 8, 3, 64, 64) * 2
+    labels = torch.randint(0, 2, (2, 8))
+    for precision in ("fp32", "bf16"):
+        logits = []
+        for network in (fused, report):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                out = network(member_input(pixels, 2, precision))
+            network.zero_grad()
+            sum(F.cross_entropy(out[k].float(), labels[k]) for k in range(2)).backward()
+            logits.append(out.detach())
+        assert torch.equal(*logits), precision
+        for (name, ours), theirs in zip(
+            fused.named_parameters(), report.parameters(), strict=True
+        ):
+            assert torch.equal(ours.grad, theirs.grad), (precision, name)
+        for name, buffer in report.named_buffers():  # BatchNorm statistics
+            assert torch.equal(fused.get_buffer(name), buffer), (precision, name)
