@@ -47,15 +47,16 @@ def conv_blocks(image_size: int) -> list[tuple[int, int, int, int]]:
     ]
 
 
-def conv_output_elements(image_size: int) -> list[int]:
-    """Elements per image of each block's convolution output, its largest tensor (BatchNorm's
-    output has the same shape, the pool's a quarter): 16 x 253 x 253 for block 1 at 256 px."""
-    side, elements = image_size, []
-    for _, out_channels, kernel, padding in conv_blocks(image_size):
-        side = side + 2 * padding - kernel + 1
-        elements.append(out_channels * side * side)
-        side //= 2
-    return elements
+def block_sides(image_size: int) -> list[tuple[int, int]]:
+    """(input side, convolution output side) in px of each block: (256, 253) for block 1 at
+    256 px, (126, 124) for block 2. The convolution's output is a block's largest tensor
+    (BatchNorm's has its shape, the pool's a quarter of it)."""
+    side, sides = image_size, []
+    for _, _, kernel, padding in conv_blocks(image_size):
+        out = side + 2 * padding - kernel + 1
+        sides.append((side, out))
+        side = out // 2
+    return sides
 
 
 def head_width(image_size: int) -> int:

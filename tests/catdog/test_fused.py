@@ -196,20 +196,22 @@ def test_grouped_convolutions_compute_what_split_ones_do():
     split = FusedCNN.from_members(states, 64)
     grouped = FusedCNN.from_members(states, 64, split_convolutions=False)
     assert split.features[0].split and not grouped.features[0].split
+    # As --fuse auto may choose them: each block grouped or split, whichever is faster.
+    mixed = FusedCNN.from_members(states, 64, split_convolutions=[True, False] * 3)
+    assert [conv.split for conv in mixed.features[::4]] == [True, False] * 3
     pixels = torch.rand(3 * 8, 3, 64, 64)
     labels = torch.randint(0, 2, (3, 8))
-    for fused in (split, grouped):
+    for fused in (split, grouped, mixed):
         logits = fused(member_input(pixels, 3, "fp32"))
         assert logits.shape == (3, 8, 2)
         sum(F.cross_entropy(logits[k], labels[k]) for k in range(3)).backward()
     for k, member in enumerate(members):
         alone = member(pixels[k * 8 : (k + 1) * 8].contiguous(memory_format=torch.channels_last))
         torch.testing.assert_close(split(member_input(pixels, 3, "fp32"))[k], alone)
-    for (name, a), (_, b) in zip(
-        split.named_parameters(), grouped.named_parameters(), strict=True
-    ):
-        scale = b.grad.abs().max()
-        assert (a.grad - b.grad).abs().max() <= 1e-3 * scale, name  # rounding only
+    for other in (grouped, mixed):
+        for (name, a), b in zip(split.named_parameters(), other.parameters(), strict=True):
+            scale = b.grad.abs().max()
+            assert (a.grad - b.grad).abs().max() <= 1e-3 * scale, name  # rounding only
 
 
 def test_members_share_the_batch_size_and_a_slot_holds_one(splits):
