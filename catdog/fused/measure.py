@@ -9,7 +9,7 @@ autotunes its convolutions, so each measurement runs untimed first.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -70,10 +70,10 @@ def training_rate(
     )
     for slot in range(width):
         trainer.start(slot, TrainConfig(batch_size=batch_size, epochs=2), seed=slot)
-    first = _timed(device, trainer.train_epoch)
+    first = timed(device, trainer.train_epoch)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = _timed(device, trainer.train_epoch)
+    seconds = timed(device, trainer.train_epoch)
     peak = None
     if device.type == "cuda":  # what training holds beyond the images, at its peak
         peak = torch.cuda.max_memory_allocated(device) - images.images.nbytes
@@ -120,7 +120,7 @@ def convolution_seconds(
 
     for _ in range(2):  # the first autotunes (cudnn.benchmark), the second settles
         one_pass()
-    return min(_timed(device, one_pass) for _ in range(CONVOLUTION_REPEATS))
+    return min(timed(device, one_pass) for _ in range(CONVOLUTION_REPEATS))
 
 
 def fastest_split(
@@ -152,7 +152,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(device: torch.device, work) -> float:
+def timed(device: torch.device, work: Callable[[], object]) -> float:
+    """Seconds of `work()`, the device's queued work waited for before and after."""
     synchronize(device)
     started = time.perf_counter()
     work()

@@ -44,6 +44,8 @@ from catdog.model import CLASS_NAMES, block_layers, conv_blocks, head_width
 # Which of the six convolutions run split (True) or grouped (False), block 1 first; one bool
 # for all of them.
 SplitLayers = bool | Sequence[bool]
+# Device types whose convolutions run split unless told otherwise: exact there (see above).
+SPLIT_DEVICES = ("cpu",)
 
 
 class FusedCNN(nn.Module):
@@ -92,13 +94,13 @@ class FusedCNN(nn.Module):
         """The fused network of K CatDogCNN state_dicts (member k in group k), on their device.
 
         split_convolutions: one bool for every convolution or one per block; None for the
-        device's default (split on CPU, grouped elsewhere).
+        device's default (split on SPLIT_DEVICES, the CPU; grouped elsewhere).
         The BatchNorm layers' num_batches_tracked start at 0: with BatchNorm's fixed momentum
         nothing reads them, and each member's count stays with the member (catdog.fused.trainer).
         """
         device = next(iter(members[0].values())).device
         if split_convolutions is None:
-            split_convolutions = device.type == "cpu"
+            split_convolutions = device.type in SPLIT_DEVICES
         with torch.device("meta"):  # shapes only: no initialisation, no random numbers drawn
             fused = cls(image_size, len(members), split_convolutions=split_convolutions)
         tensors = {}
