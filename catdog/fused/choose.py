@@ -12,8 +12,9 @@ K doubles while the aggregate rate grows by MIN_GAIN. It stops before a width wh
 activations would pass 2^31 elements (32-bit indexing in cuDNN and many CUDA kernels: from K =
 17 at batch 128 and 256 px), or whose memory, predicted from the last width's peak (activations
 grow linearly in K), would not fit in MEMORY_SHARE of what was free at start less the data set;
-and at the first width that fails: the best width measured so far is kept, and the reason with
-it. On a CPU it is 1, unmeasured: measured on a 2-core VM, fusing gained nothing there (README,
+after a width whose measured peak did not; and at the first width that fails (out of memory or
+any other RuntimeError): the best width measured so far is kept, and the reason with it. On a
+CPU it is 1, unmeasured: measured on a 2-core VM, fusing gained nothing there (README,
 "Speed"). The choice (FuseChoice) carries every figure, for the study to show why.
 """
 
