@@ -55,6 +55,9 @@ STUDY_DATA_ATTR = "data"  # the data key its trials are judged on (see study.run
 WORKERS_ATTR = "workers_started"  # every worker ever started on it, for sampler seeds
 STUDY_OBJECTIVE_ATTR = "objective"  # "loss" or "accuracy": what it ranks trials by (--objective)
 STUDY_PRECISION_ATTR = "precision"  # {"cpu": "fp32", "cuda": "bf16"}: chosen once per device kind
+# The last run's --fuse: {"chosen": K, "why": one line, and for `auto` on a GPU what it measured:
+# "measured_on", "images_per_second", "autotune_s", "peak_gib", "split_blocks" by K}.
+STUDY_FUSE_ATTR = "fuse"
 
 
 def loss_attr(split: str) -> str:

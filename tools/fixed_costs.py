@@ -6,7 +6,9 @@ each returns only once the device is done) and what the training loop's thread d
 them. Writes, as JSON:
 
 - start-up: from this script's start (Python and its own imports excluded, some 50 ms) to the
-  first training step, split into the phases before it (imports, set-up, data, first trial);
+  first training step, split into the phases before it (imports, set-up, `--fuse auto`'s
+  measuring, data, first trial); the epochs `--fuse auto` trains to measure count here, not
+  as epochs;
 - epochs: the time inside training and evaluation, and how many fused or single epochs;
 - outside: the command's wall time minus start-up and epochs, in all and per trial (the
   issue's "time per trial outside its epochs"), with the main thread's share of it by step;
@@ -15,7 +17,9 @@ them. Writes, as JSON:
     .venv/bin/python tools/fixed_costs.py --out costs.json -- --data PATH --trials 24 --fuse 4
 
 Everything after `--` goes to `optimize` as it is (give it its own --storage and
---artifact-dir folders; the run is a real study).
+--artifact-dir folders; the run is a real study). On a CPU, `--background-thread --grouped`
+run a fused study the way a GPU runs it where a CPU can: the bookkeeping on its thread and the
+convolutions grouped (not bitwise those of separate runs then: a check of the code path).
 """
 
 from __future__ import annotations
@@ -39,28 +43,43 @@ class Clock:
     """Seconds spent inside wrapped functions, by label, per thread exclusive: time inside a
     wrapped function that another wrapped function calls counts for the inner one only."""
 
-    def __init__(self) -> None:
+    def __init__(self, started: float) -> None:
+        self.started = started  # perf_counter() when the run began
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.marks: dict[str, float] = {}  # label -> first entry, s after STARTED
         self.early: dict[str, float] = defaultdict(float)  # of seconds, before the first epoch
-        self._stacks = threading.local()  # [label, entered or resumed at] per open call
+        self._stacks = threading.local()  # [label, entered or resumed at, opaque] per open call
+        self._wrapped: list[tuple[object, str, object]] = []  # (owner, name, original)
 
-    def wrap(self, owner: object, name: str, label: str, *, main_only: bool = True) -> None:
+    def wrap(
+        self,
+        owner: object,
+        name: str,
+        label: str,
+        *,
+        main_only: bool = True,
+        opaque: bool = False,
+    ) -> None:
+        """Time owner.name under `label`; opaque: wrapped functions it calls count as its own
+        time (`--fuse auto` trains epochs to measure: start-up, not epochs)."""
         inner = getattr(owner, name, None)
         if inner is None:  # an older version of the project, to compare with
             return
+        self._wrapped.append((owner, name, owner.__dict__.get(name, inner)))
 
         def timed(*args, **kwargs):
             if main_only and threading.current_thread() is not threading.main_thread():
                 return inner(*args, **kwargs)
             stack = self._stack()
+            if stack and stack[-1][2]:  # inside an opaque call: its time
+                return inner(*args, **kwargs)
             now = time.perf_counter()
             if stack:  # the outer call pauses
                 outer = stack[-1]
                 self._charge(outer[0], now - outer[1])
-            self.marks.setdefault(label, now - STARTED)
-            stack.append([label, now])
+            self.marks.setdefault(label, now - self.started)
+            stack.append([label, now, opaque])
             try:
                 return inner(*args, **kwargs)
             finally:
@@ -71,6 +90,12 @@ class Clock:
                     stack[-1][1] = now  # the outer call goes on
 
         setattr(owner, name, timed)
+
+    def restore(self) -> None:
+        """Put back every function wrap() replaced."""
+        for owner, name, original in reversed(self._wrapped):
+            setattr(owner, name, original)
+        self._wrapped.clear()
 
     def _charge(self, label: str, seconds: float) -> None:
         self.seconds[label] += seconds
@@ -100,6 +125,7 @@ def instrument(clock: Clock) -> None:
     clock.wrap(FusedTrainer, "train_epoch", "epoch: train")
     clock.wrap(FusedTrainer, "evaluate", "epoch: evaluate")
     clock.wrap(setup, "set_up_run", "start-up: set-up (storage, study, precision)")
+    clock.wrap(setup, "choose_width", "start-up: --fuse auto measuring", opaque=True)
     data = "start-up: data (scan, decode or cache, to device)"
     clock.wrap(splits, "load_splits", data)
     clock.wrap(worker, "load_splits", data)  # imported by name there
@@ -125,21 +151,50 @@ def main() -> None:
         action="store_true",
         help="do the fused run's bookkeeping on its background thread on a CPU too",
     )
+    parser.add_argument(
+        "--grouped",
+        action="store_true",
+        help="run fused convolutions grouped on a CPU too, as on a GPU",
+    )
     parser.add_argument("optimize", nargs=argparse.REMAINDER, help="-- then optimize's options")
     args = parser.parse_args()
     options = [a for a in args.optimize if a != "--"]
-    clock = Clock()
+    report = measure(
+        options,
+        started=STARTED,
+        background_thread=args.background_thread,
+        grouped=args.grouped,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+def measure(
+    options: list[str],
+    *,
+    started: float | None = None,
+    background_thread: bool = False,
+    grouped: bool = False,
+) -> dict:
+    """Run `optimize OPTIONS` here, timed; the report (see the module docstring). started:
+    perf_counter() of the process's start (default: now)."""
+    started = time.perf_counter() if started is None else started
+    clock = Clock(started)
     imported = time.perf_counter()
     import torch  # noqa: F401 - its import is part of every run's start-up
 
+    import catdog.fused.model
     import study.cli
+    import study.run.background
 
     torch_imported = time.perf_counter()
     instrument(clock)
-    if args.background_thread:
-        import study.run.background
-
+    saved = study.run.background.THREAD_DEVICES, catdog.fused.model.SPLIT_DEVICES
+    if background_thread:
         study.run.background.THREAD_DEVICES = ("cuda", "cpu")
+    if grouped:
+        catdog.fused.model.SPLIT_DEVICES = ()
     import optuna
     from optuna.trial import TrialState
 
@@ -148,8 +203,11 @@ def main() -> None:
         study.cli.cli.main(["optimize", *options], standalone_mode=False)
     except SystemExit as exit_:
         code = exit_.code or 0
+    finally:
+        clock.restore()
+        study.run.background.THREAD_DEVICES, catdog.fused.model.SPLIT_DEVICES = saved
     ended = time.perf_counter()
-    wall = ended - STARTED
+    wall = ended - started
     first_epoch = clock.marks.get("epoch: train", wall)
     epochs = clock.seconds["epoch: train"] + clock.seconds["epoch: evaluate"]
     storage = _option(options, "--storage", "sqlite:///storage/catdog.db")
@@ -167,14 +225,15 @@ def main() -> None:
         for label, seconds in sorted(clock.seconds.items())
         if label.startswith("trial:")
     }
-    report = {
+    return {
         "command": ["catdog-study", "optimize", *options],
-        "background_thread_on_cpu": args.background_thread,
+        "background_thread_on_cpu": background_thread,
+        "grouped_on_cpu": grouped,
         "exit_code": code,
         "wall_s": round(wall, 2),
         "start_up": {
             "to_first_epoch_s": round(first_epoch, 2),
-            "imports_s": round(torch_imported - imported + (imported - STARTED), 2),
+            "imports_s": round(torch_imported - imported + (imported - started), 2),
             "first_trials_s": round(
                 sum(s for label, s in clock.early.items() if label.startswith("trial:")), 2
             ),
@@ -202,9 +261,6 @@ def main() -> None:
         "trials_in_study": len(trials),
         "trials_ended": ended_here,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
 
 
 def _option(options: list[str], name: str, default: str) -> str:

@@ -16,8 +16,9 @@ Anywhere, to check the script itself (about a minute on 2 cores):
 
     .venv/bin/python tools/fused_check.py --device cpu --mode dry-run --out /tmp/fused-check
 
-Results: OUT/fused_check.json (rewritten after every K: environment, per-K figures, a summary
-table), OUT/bench-K.json (each run's full figures) and OUT/logs/K.log.
+Results: OUT/fused_check.json (environment, per-K figures, a summary table) and
+OUT/fused_check-details.tar.gz (each run's full figures, bench-K.json, and its log, K.log), both
+rewritten after every K: two files (tools/outputs.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from machine import environment  # tools/machine.py, beside this script
+from outputs import details_folder, pack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +73,8 @@ def main() -> None:
         bench_one(args, plan, args.one)
         return
     deadline = time.monotonic() + args.budget
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    details = details_folder(args.work)
     report: dict = {"environment": environment(args.device), "mode": args.mode}
     report["plan"] = asdict(plan)
     report["runs"] = {}
@@ -79,6 +82,7 @@ def main() -> None:
     def save() -> None:
         report["summary"] = summary(report["runs"])
         (args.out / "fused_check.json").write_text(json.dumps(report, indent=2) + "\n")
+        pack(details, args.out / "fused_check-details.tar.gz")
 
     save()
     started = time.monotonic()
@@ -114,7 +118,7 @@ def write_data(work: Path, plan: Plan) -> Path:
 
 def run_one(args: argparse.Namespace, members: int, allowed: float) -> dict:
     """This script with --one K in its own process and session; exit status, time, figures."""
-    log_path = args.out / "logs" / f"{members}.log"
+    log_path = details_folder(args.work, fresh=False) / f"{members}.log"
     command = [sys.executable, __file__, "--one", str(members), "--out", str(args.out)]
     command += ["--work", str(args.work), "--device", args.device, "--mode", args.mode]
     started = time.monotonic()
@@ -131,7 +135,7 @@ def run_one(args: argparse.Namespace, members: int, allowed: float) -> dict:
     result: dict = {"seconds": round(time.monotonic() - started, 1), "exit_status": status}
     if status is None:
         result["timed_out_after_s"] = round(allowed)
-    figures = args.out / f"bench-{members}.json"
+    figures = log_path.with_name(f"bench-{members}.json")
     if status == 0 and figures.exists():
         result["figures"] = json.loads(figures.read_text())
     else:
@@ -157,7 +161,8 @@ def bench_one(args: argparse.Namespace, plan: Plan, members: int) -> None:
     data = write_data(args.work, plan)
     result = run_bench(data, "SYNTHETIC", device, settings, cache_dir=args.work / "cache")
     print(format_result(result), flush=True)
-    (args.out / f"bench-{members}.json").write_text(json.dumps(result.to_dict(), indent=2))
+    figures = details_folder(args.work, fresh=False) / f"bench-{members}.json"
+    figures.write_text(json.dumps(result.to_dict(), indent=2))
 
 
 def summary(runs: dict) -> list[dict]:

@@ -13,7 +13,8 @@ stopped and what it finished is still read back):
   jobs     the same short study with --jobs 1 and with --jobs N: trials and epochs per hour
   compile  `catdog-study bench --compile`
 
-Everything goes to OUT/gpu_check.json (rewritten after every step) and OUT/logs/.
+Everything goes to OUT/gpu_check.json, and the logs and each step's JSON to
+OUT/gpu_check-details.tar.gz (both rewritten after every step): two files (tools/outputs.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import optuna
 from machine import environment  # tools/machine.py, beside this script
+from outputs import details_folder, pack
 
 from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
 
@@ -75,13 +77,14 @@ def main() -> None:
     args = parser.parse_args()
     plan = PLANS[args.mode]
     budget = Budget(args.budget)
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.details = details_folder(args.work)
     report: dict = {"environment": environment(args.device), "mode": args.mode}
     report["plan"] = asdict(plan)
 
     def save() -> None:
         (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n")
+        pack(args.details, args.out / "gpu_check-details.tar.gz")
 
     save()
     data = args.work / f"synthetic-photos-{plan.train_per_class}-{plan.test_per_class}"
@@ -102,7 +105,7 @@ def main() -> None:
     save()
     common = ["--data", str(data), "--image-size", str(plan.image_size), "--device", args.device]
 
-    bench_json = args.out / "bench.json"
+    bench_json = args.details / "bench.json"
     bench = ["bench", *common, "--batches", str(plan.bench_batches)]
     bench += ["--repeats", str(plan.bench_repeats)]
     report["bench"] = run_step("bench", [*bench, "--json", str(bench_json)], args, budget, 240)
@@ -140,7 +143,7 @@ def main() -> None:
         )
     save()
 
-    compile_json = args.out / "bench_compile.json"
+    compile_json = args.details / "bench_compile.json"
     report["compile"] = run_step(
         "compile", [*bench, "--compile", "--json", str(compile_json)], args, budget, 200
     )
@@ -164,7 +167,7 @@ def run_step(
     allowed = min(limit, budget.left())
     if allowed < 20:
         return {"skipped": f"{budget.left():.0f} s of the budget left"}
-    log_path = args.out / "logs" / f"{name}.log"
+    log_path = args.details / f"{name}.log"
     command = [sys.executable, *(runner or ["-m", "study"]), *arguments]
     started = time.monotonic()
     with open(log_path, "w") as log:
@@ -227,7 +230,7 @@ def run_study(
         *extra,
     ]
     # Through tools/fixed_costs.py: where the time outside the epochs goes, too.
-    costs = args.out / f"costs-{name}.json"
+    costs = args.details / f"costs-{name}.json"
     runner = [str(Path(__file__).with_name("fixed_costs.py")), "--out", str(costs), "--"]
     result = run_step(name, arguments[1:], args, budget, limit, runner)
     if costs.exists():

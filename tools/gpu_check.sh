@@ -18,8 +18,9 @@
 #         --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
 #         optuna 'optuna-dashboard>=0.21,<0.22' sqlalchemy click pillow numpy safetensors matplotlib plotly
 # and copy the project there with it: this script then installs .whl/*.whl into /tmp/site.
-# Results: $OUT/gpu_check.json (rewritten after every step), $OUT/bench*.json and $OUT/logs/;
-# OUT defaults to storage/gpu-check.
+# Results: $OUT/gpu_check.json and $OUT/gpu_check-details.tar.gz (each step's JSON and log), both
+# rewritten after every step (a device run returns at most 8 files); OUT defaults to
+# storage/gpu-check. With GPU_CHECK set, that script's own files (its header lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1

@@ -6,7 +6,7 @@ Each member keeps its own weights; each operator runs once for all K members:
   Conv2d     groups=K, weight (K*Cout, Cin, kh, kw): group k sees only member k's channels
              and holds member k's weight, so K convolutions are one launch
   BatchNorm  BatchNorm2d(K*Cout): its statistics are per channel, so each member's stay its own
-  ReLU, MaxPool2d(2): per channel
+  MaxPool2d(2), ReLU: per channel (ReLU after the pool: catdog.model.block_layers)
   head       features (B, K*C, h, w) -> (K, B, C*h*w), times (K, C*h*w, 2) plus (K, 1, 2): one
              batched matmul; the output is each member's logits, (K, B, 2)
 
@@ -21,7 +21,9 @@ a single one (a padded 3-channel first layer, the weight gradients), which round
 about 1e-6 relative per step, and training turns that into per-cent differences within a few
 epochs. Split, each member's convolution is exactly the one it runs alone, so fused CPU training
 is bitwise that of separate runs; everything else (BatchNorm, pooling, head, loss, optimizers,
-data) runs fused all the same.
+data) runs fused all the same. On a GPU they run grouped, or split in the blocks where `--fuse
+auto` measured that faster (catdog.fused.choose): cuDNN's grouped weight-gradient kernels for
+few channels per group (block 1 has 3) have fallen back to slow ones before.
 
 Tensor names are CatDogCNN's (features.0.weight, ..., head.1.bias). A fused tensor is the
 members' tensors concatenated along dim 0 (features) or stacked in a new dim 0 (the head), and
@@ -37,7 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from catdog.model import CLASS_NAMES, conv_blocks, head_width
+from catdog.model import CLASS_NAMES, block_layers, conv_blocks, head_width
+
+# Which of the six convolutions run split (True) or grouped (False), block 1 first; one bool
+# for all of them.
+SplitLayers = bool | Sequence[bool]
+# Device types whose convolutions run split unless told otherwise: exact there (see above).
+SPLIT_DEVICES = ("cpu",)
 
 
 class FusedCNN(nn.Module):
@@ -46,25 +54,27 @@ class FusedCNN(nn.Module):
     Build it with `from_members`; the constructor only lays out (uninitialised) tensors.
     """
 
-    def __init__(self, image_size: int, members: int, *, split_convolutions: bool = False) -> None:
+    def __init__(
+        self, image_size: int, members: int, *, split_convolutions: SplitLayers = False
+    ) -> None:
         super().__init__()
         self.image_size, self.members = image_size, members
+        blocks = conv_blocks(image_size)
+        split = per_layer(split_convolutions, len(blocks))
         layers: list[nn.Module] = []
-        for in_channels, out_channels, kernel, padding in conv_blocks(image_size):
-            layers += [
-                FusedConv2d(
-                    members * in_channels,
-                    members * out_channels,
-                    kernel,
-                    padding=padding,
-                    groups=members,
-                    bias=False,
-                    split=split_convolutions,
-                ),
-                nn.BatchNorm2d(members * out_channels),
-                nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
-            ]
+        for (in_channels, out_channels, kernel, padding), split_here in zip(
+            blocks, split, strict=True
+        ):
+            conv = FusedConv2d(
+                members * in_channels,
+                members * out_channels,
+                kernel,
+                padding=padding,
+                groups=members,
+                bias=False,
+                split=split_here,
+            )
+            layers += block_layers(conv, members * out_channels)
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
             MemberFlatten(members), FusedLinear(members, head_width(image_size), len(CLASS_NAMES))
@@ -79,17 +89,18 @@ class FusedCNN(nn.Module):
         members: Sequence[Mapping[str, torch.Tensor]],
         image_size: int,
         *,
-        split_convolutions: bool | None = None,
+        split_convolutions: SplitLayers | None = None,
     ) -> FusedCNN:
         """The fused network of K CatDogCNN state_dicts (member k in group k), on their device.
 
-        split_convolutions: None for the device's default (split on CPU, grouped elsewhere).
+        split_convolutions: one bool for every convolution or one per block; None for the
+        device's default (split on SPLIT_DEVICES, the CPU; grouped elsewhere).
         The BatchNorm layers' num_batches_tracked start at 0: with BatchNorm's fixed momentum
         nothing reads them, and each member's count stays with the member (catdog.fused.trainer).
         """
         device = next(iter(members[0].values())).device
         if split_convolutions is None:
-            split_convolutions = device.type == "cpu"
+            split_convolutions = device.type in SPLIT_DEVICES
         with torch.device("meta"):  # shapes only: no initialisation, no random numbers drawn
             fused = cls(image_size, len(members), split_convolutions=split_convolutions)
         tensors = {}
@@ -112,6 +123,16 @@ class FusedCNN(nn.Module):
             for name, tensor in self.state_dict().items()
             if not name.endswith("num_batches_tracked")
         }
+
+
+def per_layer(split: SplitLayers, layers: int) -> tuple[bool, ...]:
+    """`split` as one bool per convolution; ValueError for a sequence of another length."""
+    if isinstance(split, bool):
+        return (split,) * layers
+    split = tuple(bool(s) for s in split)
+    if len(split) != layers:
+        raise ValueError(f"split_convolutions needs {layers} values, one per block, got {split}")
+    return split
 
 
 def _stacked(name: str) -> bool:

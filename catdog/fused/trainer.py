@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,18 +86,24 @@ class FusedTrainer:
         batch_size: int,
         precision: str = "fp32",
         round_up: bool = False,
+        split_layers: Mapping[int, Sequence[bool]] | None = None,
     ) -> None:
         """round_up: lay the fused network out for the active members rounded up to a power of
         two (at most `slots`), the extra groups computed and thrown away, so that the network
         takes a few widths (1, 2, 4, ...) instead of every one from `slots` down to 1 as the
         last trials end: a GPU with cudnn.benchmark autotunes its convolutions once per width.
-        The members train exactly as without it."""
+        The members train exactly as without it.
+
+        split_layers: by width, which blocks' convolutions run split (one bool per block, as
+        catdog.fused.choose measured them); a width not in it takes the entry of the largest
+        width below it, and without one the device's default (FusedCNN.from_members)."""
         if slots < 1:
             raise ValueError(f"slots must be at least 1, got {slots}")
         self.train_data, self.eval_data = train_data, eval_data
         self.batch_size, self.precision = batch_size, precision
         self.device = train_data.images.device
         self.round_up = round_up
+        self.split_layers = dict(split_layers or {})
         self.widths: list[int] = []  # groups of each fused network laid out, in order
         self._slots: list[_Member | None] = [None] * slots
         self._fused: FusedCNN | None = None  # None: to be rebuilt for the active members
@@ -307,7 +314,9 @@ class FusedTrainer:
             tensors.append(own)
         width = _round_up(len(members), self.slots) if self.round_up else len(members)
         tensors += [tensors[-1]] * (width - len(members))  # extra groups: copies, never read
-        fused = FusedCNN.from_members(tensors, self.train_data.image_size)
+        fused = FusedCNN.from_members(
+            tensors, self.train_data.image_size, split_convolutions=self._split(width)
+        )
         self.widths.append(width)
         fused_parameters = dict(fused.named_parameters())
         for parameter in fused_parameters.values():
@@ -325,6 +334,10 @@ class FusedTrainer:
         self._share = self._per_member([s / 2 for s in smoothing])
         self._fused = fused
         return fused
+
+    def _split(self, width: int) -> Sequence[bool] | None:
+        below = [known for known in self.split_layers if known <= width]
+        return self.split_layers[max(below)] if below else None
 
     def _padded(self, pixels: torch.Tensor, members: int) -> torch.Tensor:
         """The members' augmented batches (K*b, 3, S, S), with the first one repeated for a

@@ -54,8 +54,8 @@ def check_data(
     seed: int = 0,
     echo: Callable[[str], None] = print,
     on_decoded: DecodeProgress | None = None,
-) -> None:
-    """Read both splits once before a run changes anything.
+) -> int:
+    """Read both splits once before a run changes anything; returns how many images they hold.
 
     DatasetError when a class has no usable image or a validation part would be left without
     one; a warning naming each file left out. A set read for the first time is decoded into
@@ -74,6 +74,7 @@ def check_data(
         validation_split(scan.splits[SPLITS[0]].labels, val_fraction, seed)
     for image_set in scan.splits.values():
         warn_skipped(image_set.skipped)
+    return sum(len(image_set.labels) for image_set in scan.splits.values())
 
 
 def load_splits(

@@ -98,6 +98,7 @@ def run_fused_trials(
                 precision=plan.precision,
                 # A GPU autotunes each width's convolutions (cudnn.benchmark): a few widths.
                 round_up=plan.device.type == "cuda",
+                split_layers=plan.fuse_split,
             )
         return trainers[batch_size]
 

@@ -6,7 +6,7 @@ processes; each worker opens what it needs from it once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from study.data.source import DataSource
@@ -37,6 +37,9 @@ class RunPlan:
     compile: bool = False  # torch.compile the model, once per worker process
     verbose: bool = False  # print every setting of each trial
     fuse: int = 1  # trials a worker trains at once, as one fused network (study.run.fused)
+    # By fused width, which blocks' convolutions run split (measured by --fuse auto; else none:
+    # the device's default, see catdog.fused.FusedTrainer).
+    fuse_split: dict[int, tuple[bool, ...]] = field(default_factory=dict)
     objective: str = "loss"  # what a trial's value is: its last loss, or 1 - its last accuracy
 
     @property

@@ -13,11 +13,10 @@ from __future__ import annotations
 import optuna
 import torch
 
-from catdog.config import TrainConfig
 from catdog.device import choose_precision, resolve_device
-from catdog.fused.choose import choose_slots
+from catdog.fused.choose import FuseChoice, choose_width
 from catdog.paper import PAPER_RUNS
-from study.attrs import STUDY_PRECISION_ATTR, WORKERS_ATTR
+from study.attrs import STUDY_FUSE_ATTR, STUDY_PRECISION_ATTR, WORKERS_ATTR
 from study.data.source import resolve_data
 from study.data.splits import check_data
 from study.run.plan import RunPlan, split_trials
@@ -58,7 +57,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     url = parse_storage_url(settings.storage)
     check_artifact_dir(settings.artifact_dir)
     source = resolve_data(settings.data, settings.image_size, progress.echo)
-    check_data(
+    image_count = check_data(
         source,
         val_fraction=settings.val_fraction,
         seed=settings.seed,
@@ -107,9 +106,9 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         study.set_user_attr(WORKERS_ATTR, first_worker + workers)
         chosen = stored.get(STUDY_PRECISION_ATTR, {})
         study.set_user_attr(STUDY_PRECISION_ATTR, {**chosen, device.type: precision})
-    fuse = resolve_fuse(settings, device, source.image_size, precision)
-    if fuse > 1:
-        progress.echo(f"training up to {fuse} trials at once as one fused network (--fuse)")
+    fuse = resolve_fuse(settings, space, device, source.image_size, precision, image_count)
+    _tell_fuse(fuse, settings, device, progress)
+    study.set_user_attr(STUDY_FUSE_ATTR, fuse.to_dict())  # the dashboard shows why this K
     plan = RunPlan(
         space=space,
         source=source,
@@ -129,24 +128,52 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         timeout=settings.timeout,
         compile=settings.compile,
         verbose=progress.verbose,
-        fuse=fuse,
+        fuse=fuse.width,
+        fuse_split=fuse.split_layers,
         objective=settings.objective,
     )
     return plan, study
 
 
 def resolve_fuse(
-    settings: OptimizeSettings, device: torch.device, image_size: int, precision: str
-) -> int:
-    """--fuse as a count. auto: 1 on a CPU and with --jobs above 1 (each worker would measure
-    on a GPU the others use); on a GPU the K catdog.fused.choose_slots measures, at the
-    report's batch size, never more than the run's trials."""
+    settings: OptimizeSettings,
+    space: SearchSpace,
+    device: torch.device,
+    image_size: int,
+    precision: str,
+    images: int,
+) -> FuseChoice:
+    """--fuse as a FuseChoice. auto: 1 with --jobs above 1 (each worker would measure on a GPU
+    the others use), else catdog.fused.choose_width (1 on a CPU; measured on a GPU at the
+    space's largest batch size, for the `images` the run will hold there), never more than
+    the run's trials."""
     if settings.fuse != "auto":
-        return int(settings.fuse)
-    if device.type != "cuda" or settings.jobs > 1:
-        return 1
-    slots = choose_slots(device, image_size, TrainConfig().batch_size, precision)
-    return max(1, min(slots, settings.trials))
+        return FuseChoice(int(settings.fuse), f"--fuse {settings.fuse}")
+    if settings.jobs > 1:
+        why = f"--jobs {settings.jobs}: each worker would measure on a GPU the others use"
+        return FuseChoice(1, why)
+    return choose_width(
+        device,
+        image_size,
+        space.max_batch_size,
+        precision,
+        most=settings.trials,
+        data_bytes=images * 3 * image_size * image_size,  # uint8 pixels
+    )
+
+
+def _tell_fuse(
+    choice: FuseChoice, settings: OptimizeSettings, device: torch.device, progress: Progress
+) -> None:
+    """One line on what --fuse chose and why; with -v what `auto` measured, before it."""
+    auto = settings.fuse == "auto"
+    if progress.verbose and choice.measured:
+        progress.echo(f"--fuse auto measured on {choice.setting}: {choice.rates_line()}")
+    if choice.width > 1:
+        why = f"--fuse auto: {choice.reason}" if auto else "--fuse"
+        progress.echo(f"training up to {choice.width} trials at once as one fused network ({why})")
+    elif auto and (device.type == "cuda" or progress.verbose):
+        progress.echo(f"training one trial at a time (--fuse auto: {choice.reason})")
 
 
 def _queue_paper_runs(study: optuna.Study, space: SearchSpace, progress: Progress) -> None:

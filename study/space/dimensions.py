@@ -161,10 +161,19 @@ class SearchSpace:
     @property
     def max_epochs(self) -> int:
         """The most epochs a trial of this space trains (the pruners' longest run)."""
-        epochs = [d for d in self.dimensions if d.name == "epochs"]
-        if not epochs:
-            return TrainConfig().epochs
-        dim = epochs[0]
+        return self._largest("epochs")
+
+    @property
+    def max_batch_size(self) -> int:
+        """The largest batch a trial of this space trains with (what `--fuse auto` measures)."""
+        return self._largest("batch_size")
+
+    def _largest(self, name: str) -> int:
+        """The largest value of an int setting; the report's default where it is not searched."""
+        found = [d for d in self.dimensions if d.name == name]
+        if not found:
+            return int(getattr(TrainConfig(), name))
+        dim = found[0]
         if dim.kind == "fixed":
             return int(dim.value)
         return int(max(dim.choices) if dim.kind == "categorical" else dim.high)

@@ -5,6 +5,8 @@ the comparisons here hold to the last bit on the machines tried; the tolerances 
 for the order in which the per-epoch loss sums add up.
 """
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,7 @@ import torch.nn.functional as F
 from catdog.config import TrainConfig
 from catdog.fused import FusedCNN, FusedTrainer
 from catdog.fused.model import member_input
-from catdog.model import CatDogCNN
+from catdog.model import CatDogCNN, report_order
 from catdog.modelfile import load_model_file, save_model_file
 from catdog.train import TrainingDiverged, train
 
@@ -194,20 +196,22 @@ def test_grouped_convolutions_compute_what_split_ones_do():
     split = FusedCNN.from_members(states, 64)
     grouped = FusedCNN.from_members(states, 64, split_convolutions=False)
     assert split.features[0].split and not grouped.features[0].split
+    # As --fuse auto may choose them: each block grouped or split, whichever is faster.
+    mixed = FusedCNN.from_members(states, 64, split_convolutions=[True, False] * 3)
+    assert [conv.split for conv in mixed.features[::4]] == [True, False] * 3
     pixels = torch.rand(3 * 8, 3, 64, 64)
     labels = torch.randint(0, 2, (3, 8))
-    for fused in (split, grouped):
+    for fused in (split, grouped, mixed):
         logits = fused(member_input(pixels, 3, "fp32"))
         assert logits.shape == (3, 8, 2)
         sum(F.cross_entropy(logits[k], labels[k]) for k in range(3)).backward()
     for k, member in enumerate(members):
         alone = member(pixels[k * 8 : (k + 1) * 8].contiguous(memory_format=torch.channels_last))
         torch.testing.assert_close(split(member_input(pixels, 3, "fp32"))[k], alone)
-    for (name, a), (_, b) in zip(
-        split.named_parameters(), grouped.named_parameters(), strict=True
-    ):
-        scale = b.grad.abs().max()
-        assert (a.grad - b.grad).abs().max() <= 1e-3 * scale, name  # rounding only
+    for other in (grouped, mixed):
+        for (name, a), b in zip(split.named_parameters(), other.parameters(), strict=True):
+            scale = b.grad.abs().max()
+            assert (a.grad - b.grad).abs().max() <= 1e-3 * scale, name  # rounding only
 
 
 def test_members_share_the_batch_size_and_a_slot_holds_one(splits):
@@ -227,3 +231,33 @@ def test_members_share_the_batch_size_and_a_slot_holds_one(splits):
     finished = train(done, *splits, seed=0)
     with pytest.raises(ValueError, match="all its 1 epochs"):
         trainer.start(1, done, 0, resume=finished.state_dict())
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["split", "grouped"])
+def test_the_fused_block_is_exactly_the_reports_order(split):
+    torch.manual_seed(1)
+    states = [CatDogCNN(64).to(memory_format=torch.channels_last).state_dict() for _ in range(2)]
+    fused = FusedCNN.from_members(states, 64, split_convolutions=split)
+    assert isinstance(fused.features[2], torch.nn.MaxPool2d)
+    assert isinstance(fused.features[3], torch.nn.ReLU)
+    report = copy.deepcopy(fused)
+    report.features = report_order(report.features)
+    assert isinstance(report.features[2], torch.nn.ReLU)
+    assert report.state_dict().keys() == fused.state_dict().keys()
+    pixels = torch.randn(2 * 8, 3, 64, 64) * 2
+    labels = torch.randint(0, 2, (2, 8))
+    for precision in ("fp32", "bf16"):
+        logits = []
+        for network in (fused, report):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                out = network(member_input(pixels, 2, precision))
+            network.zero_grad()
+            sum(F.cross_entropy(out[k].float(), labels[k]) for k in range(2)).backward()
+            logits.append(out.detach())
+        assert torch.equal(*logits), precision
+        for (name, ours), theirs in zip(
+            fused.named_parameters(), report.parameters(), strict=True
+        ):
+            assert torch.equal(ours.grad, theirs.grad), (precision, name)
+        for name, buffer in report.named_buffers():  # BatchNorm statistics
+            assert torch.equal(fused.get_buffer(name), buffer), (precision, name)
