@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def image_paths(arguments: Iterable[str | Path]) -> list[Entry]:
     A file is taken as given, even a missing one (its prediction says so); a folder gives every
     image file in it and below it, sorted, and its links and folders that were not followed
     (SkippedFile, with the reason); a pattern gives its matches, sorted, each then taken as a
-    file or a folder. A folder without images or a pattern without matches is an error.
+    file or a folder ('**' matches files in any folder below, each once, as a folder is walked).
+    A folder without images or a pattern without matches is an error.
     """
     paths: list[Entry] = []
     for argument in arguments:
@@ -67,10 +69,13 @@ def image_paths(arguments: Iterable[str | Path]) -> list[Entry]:
         if path.is_dir():
             paths += images_in_folder(path)
         elif not path.exists() and GLOB_CHARACTERS & set(text):
-            matches = sorted(glob.glob(text, recursive=True))
+            if "**" in path.parts:
+                matches = _recursive_matches(path)
+            else:
+                matches = image_paths(sorted(glob.glob(text)))
             if not matches:
                 raise ImagePathError(f"{printable(text)}: no file matches this pattern")
-            paths += image_paths(matches)
+            paths += matches
         else:
             paths.append(path)
     return paths
@@ -87,6 +92,31 @@ def images_in_folder(folder: Path) -> list[Entry]:
             f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
     return sorted([*found, *walk.skipped], key=lambda entry: imagefolder_order(_entry_path(entry)))
+
+
+def _recursive_matches(pattern: Path) -> list[Entry]:
+    """The files a pattern with '**' matches, and the folders below its fixed start that were
+    not entered. Walked with catdog.folders, not glob: glob's '**' follows a link back to a
+    folder that holds it some 40 levels deep, and two such links for ever (2 ** 40 paths)."""
+    parts = pattern.parts
+    fixed = next(i for i, part in enumerate(parts) if GLOB_CHARACTERS & set(part))
+    start, rest = Path(*parts[:fixed]), parts[fixed:]  # Path() is the current folder
+    if not start.is_dir():
+        return []
+    walk = walk_folder(start)
+    found = [p for p in walk.files if _match(p.relative_to(start).parts, rest)]
+    folders = (*rest[:-1], "**")  # a skipped entry where matches could have been
+    found += [s for s in walk.skipped if _match(s.path.relative_to(start).parts, folders)]
+    return sorted(found, key=lambda entry: imagefolder_order(_entry_path(entry)))
+
+
+def _match(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether path parts match pattern parts: '**' any number of parts, else fnmatch each."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_match(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatchcase(parts[0], pattern[0]) and _match(parts[1:], pattern[1:])
 
 
 def _entry_path(entry: Entry) -> Path:

@@ -122,3 +122,22 @@ def test_a_folder_s_links_to_folders_are_followed_once_and_loops_named(photos, t
     predictions = list(classify_files(CatDogCNN(64).eval(), entries, batch_size=2))
     assert [p.path for p in predictions if p.error] == [photos / name for name in problems]
     assert [p.path for p in predictions if p.label is not None] == [photos / f for f in found]
+
+
+def test_a_recursive_pattern_lists_each_file_once_through_links_and_names_loops(
+    photos, monkeypatch
+):
+    (photos / "inner" / "up").symlink_to("..")  # glob's '**' would go round it 40 times
+    monkeypatch.chdir(photos.parent)
+    entries = image_paths(["photos/**/*.jp*g"])
+    assert [e.as_posix() for e in entries if isinstance(e, Path)] == [
+        "photos/b.jpg",
+        "photos/inner/deeper/d.jpeg",
+    ]
+    (loop,) = [e for e in entries if not isinstance(e, Path)]
+    assert (loop.path.as_posix(), loop.reason) == (
+        "photos/inner/up",
+        "a link to .., a folder that holds it: not followed (it would loop)",
+    )
+    from_here = image_paths(["**/c.png"])  # the pattern starts in the current folder
+    assert [e.as_posix() for e in from_here if isinstance(e, Path)] == ["photos/inner/c.png"]
