@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 
 import optuna
 import pytest
@@ -126,3 +128,23 @@ def test_an_unreadable_file_or_folder_is_named_and_the_rest_used(
     assert "training_set: 19 cats, 20 dogs usable; 2 skipped, 0 ignored" in result.output
     assert f"  {locked_file}: cannot be read (Permission denied)" in result.output
     assert f"  {locked_folder}: folder cannot be read (Permission denied)" in result.output
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+def test_odd_names_print_on_a_utf8_or_an_ascii_terminal(tiny_dataset, tmp_path, encoding):
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_dataset, root)
+    for name in (b"vide_\xe9.jpg", "vide_été.jpg".encode()):  # Latin-1, and UTF-8
+        (root / "training_set" / "cats" / os.fsdecode(name)).touch()
+    env = {**os.environ, "PYTHONIOENCODING": f"{encoding}:strict"}
+    result = subprocess.run(
+        [sys.executable, "-m", "study", "data", "check", root],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"Traceback" not in result.stderr
+    lines = result.stdout.decode("utf-8").splitlines()  # click writes UTF-8 to an ASCII stream
+    assert f"  {root}/training_set/cats/vide_\\xe9.jpg: empty file" in lines
