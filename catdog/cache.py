@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +26,11 @@ from safetensors.torch import load_file, save_file
 from catdog.atomic import atomic_write
 from catdog.cores import usable_cores
 from catdog.dataset import ImageFile, SkippedFile, SplitListing, list_split
-from catdog.images import ImageDecodeError, decode_image
+from catdog.images import decode_or_reason
+from catdog.names import printable
 
-CACHE_FORMAT = "catdog-image-cache-2"  # bump when decoding changes, so old caches are not reused
+# Bump when decoding changes, so old caches are not reused. 3: odd EXIF no longer refuses a file.
+CACHE_FORMAT = "catdog-image-cache-3"
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,27 @@ class ImageSet:
 
 
 def fingerprint(files: list[ImageFile], skipped: list[SkippedFile], image_size: int) -> str:
-    """Hex digest that changes whenever a listed file is added, removed, edited or relabelled."""
+    """Hex digest that changes whenever a listed file is added, removed, edited or relabelled.
+
+    A name is hashed as the bytes it has on disk (os.fsencode), so names that are not UTF-8
+    (a Latin-1 archive unpacked on Linux) count as well as any other.
+    """
     digest = hashlib.sha256(f"{CACHE_FORMAT}\n{image_size}\n".encode())
     for path, label in [(f.path, f.label) for f in files] + [(s.path, -1) for s in skipped]:
-        stat = path.stat()
-        digest.update(f"{path}\0{label}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(path) + f"\0{label}\0{_file_state(path)}\n".encode())
     return digest.hexdigest()
+
+
+def _file_state(path: Path) -> str:
+    """Size and modification time (ns) of the file, or of the link itself when it leads
+    nowhere, or "gone"; a change in any of them makes another fingerprint."""
+    for status in (os.stat, os.lstat):
+        try:
+            state = status(path)
+        except OSError:
+            continue
+        return f"{state.st_size}\0{state.st_mtime_ns}"
+    return "gone"
 
 
 DecodeProgress = Callable[[int, int], None]  # (images decoded so far, images to decode)
@@ -139,10 +157,7 @@ def _decode_all(
     on_decoded: DecodeProgress | None = None,
 ) -> ImageSet:
     def decode(file: ImageFile) -> np.ndarray | str:
-        try:
-            return decode_image(file.path, image_size)
-        except ImageDecodeError as error:
-            return str(error)
+        return decode_or_reason(file.path, image_size)  # a file's failure is a reason, not a raise
 
     # Pillow releases the GIL while decoding and resizing, so threads use every core.
     decoded: list[np.ndarray | str] = []
@@ -169,10 +184,12 @@ def _decode_all(
 def warn_skipped(skipped: list[SkippedFile]) -> None:
     """One warning per file left out, naming it; they never stop the run."""
     for item in skipped:
-        warnings.warn(f"skipped {item.path}: {item.reason}", stacklevel=3)
+        warnings.warn(f"skipped {printable(item.path)}: {item.reason}", stacklevel=3)
 
 
 def _write_cache(cache_file: Path, image_set: ImageSet) -> None:
+    # json.dumps writes a name that is not UTF-8 with \udcXX escapes: ASCII that reads back as
+    # the same name, as safetensors' metadata must be UTF-8.
     metadata = {
         "format": CACHE_FORMAT,
         "paths": json.dumps(image_set.paths),

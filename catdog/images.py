@@ -2,22 +2,31 @@
 
 Every mode Pillow opens becomes faithful 8-bit RGB, or the file is refused with the reason
 (ImageDecodeError): `data check` prints it, training skips the file, `predict` reports it.
+Whatever goes wrong with one file is that file's problem: Pillow identifies files by their
+content and its plugins raise far more than OSError on odd ones (NotImplementedError for a DDS
+texture renamed .jpg, struct.error, IndexError, ...), and all of it becomes a reason here.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
 from catdog.errors import CatdogError
+from catdog.folders import missing_target
+from catdog.names import printable
 
 # Pillow refuses images above this many pixels instead of decoding them (decompression bombs).
 # 64 megapixels is far above any photo in the data set (the largest is about 0.5 megapixels).
 MAX_IMAGE_PIXELS = 64_000_000
+_REASON_CHARACTERS = 200  # a decoder's message is cut there: a reason is one line
 
 
 class ImageDecodeError(CatdogError, ValueError):
@@ -28,14 +37,53 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
     """Pixels of `path` resized to (image_size, image_size, 3) uint8, EXIF-rotated, RGB.
 
     Like the report's Resize((256, 256)) the image is squashed, not cropped, to a square.
+    ImageDecodeError, with the reason, for any file that cannot be used, whatever its decoder
+    raised; only MemoryError, the machine's problem rather than the file's, passes through.
     """
-    if Path(path).stat().st_size == 0:
-        raise ImageDecodeError("empty file")
+    with _open_regular_file(path) as file:
+        return _decode(file, image_size)
+
+
+def decode_or_reason(path: Path, image_size: int) -> np.ndarray | str:
+    """decode_image's pixels, or the reason the file cannot be used (for a pool of threads)."""
+    try:
+        return decode_image(path, image_size)
+    except ImageDecodeError as error:
+        return str(error)
+
+
+_NOT_A_FILE = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a device"}
+
+
+def _open_regular_file(path: Path) -> BinaryIO:
+    """The file, opened for reading; ImageDecodeError when it cannot be read or is no file."""
+    try:
+        # Non-blocking: a named pipe would otherwise wait forever for a writer.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:  # no such file, a link that leads nowhere, no permission, ...
+        reason = missing_target(path)
+        if reason is None and isinstance(error, FileNotFoundError):
+            reason = "no such file"
+        raise ImageDecodeError(reason or f"cannot be read ({error.strerror or error})") from None
+    status = os.fstat(descriptor)
+    kind = stat.S_IFMT(status.st_mode)
+    reason = None
+    if kind != stat.S_IFREG:
+        reason = _NOT_A_FILE.get(kind, "not a regular file")
+    elif status.st_size == 0:
+        reason = "empty file"
+    if reason is not None:
+        os.close(descriptor)
+        raise ImageDecodeError(reason)
+    return os.fdopen(descriptor, "rb")
+
+
+def _decode(file: BinaryIO, image_size: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             # A bomb is an error below, not a warning; Pillow's own warning would just be noise.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(file) as image:
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise ImageDecodeError(
                         f"too large ({image.width}x{image.height} pixels, "
@@ -44,20 +92,59 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
                 # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: much faster for big photos.
                 image.draft("RGB", (image_size, image_size))
                 raw_mode = _raw_mode(image)  # the stored depth; gone once the pixels are loaded
-                image = ImageOps.exif_transpose(image)
-                rgb = _to_rgb(image, raw_mode)
+                image.load()  # broken data fails here, before the EXIF block is looked at
+                rgb = _to_rgb(_upright(image), raw_mode)
                 resized = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)
                 return np.array(resized, dtype=np.uint8)  # a writable copy for torch
-    except ImageDecodeError:
+    except (ImageDecodeError, MemoryError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageDecodeError(f"too large ({error})") from None
+        raise ImageDecodeError(f"too large ({_one_line(error)})") from None
     except Image.UnidentifiedImageError:
         raise ImageDecodeError("not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        # Truncated or corrupt data surfaces as OSError ("image file is truncated") or
-        # SyntaxError (broken PNG chunks) while decoding.
-        raise ImageDecodeError(f"cannot be decoded ({error})") from None
+    except Exception as error:
+        # Truncated or corrupt data surfaces as OSError ("image file is truncated"), broken PNG
+        # chunks as SyntaxError, formats Pillow knows only in part as NotImplementedError, and
+        # a plugin's own slips on crafted data as struct.error, IndexError, TypeError and more.
+        raise ImageDecodeError(f"cannot be decoded ({_one_line(error)})") from None
+
+
+def _one_line(error: Exception) -> str:
+    """A decoder's message as part of a one-line reason: printable, short, never empty."""
+    text = printable(" ".join(str(error).split())) or type(error).__name__
+    if len(text) > _REASON_CHARACTERS:
+        text = text[: _REASON_CHARACTERS - 3] + "..."
+    return text
+
+
+# EXIF Orientation -> the turn that shows the stored pixels upright (what exif_transpose does).
+_ORIENTATION = ExifTags.Base.Orientation
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The pixels turned as the EXIF Orientation tag says (as stored when it cannot be read).
+
+    Not ImageOps.exif_transpose: it also writes the EXIF block back without the tag, which
+    fails on odd camera EXIF (a Make tag stored as a RATIONAL) and would lose the turn; only
+    the pixels are kept here, so only the tag is read.
+    """
+    try:
+        orientation = image.getexif().get(_ORIENTATION)
+    except MemoryError:
+        raise
+    except Exception:  # an EXIF block too broken to read: the pixels as stored
+        return image
+    method = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
 
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})

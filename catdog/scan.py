@@ -11,6 +11,7 @@ from pathlib import Path
 
 from catdog.cache import DecodeProgress, ImageSet, read_split
 from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError
+from catdog.names import printable
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class DatasetScan:
         empty = self.empty_classes()
         if empty:
             raise DatasetError(
-                f"{' and '.join(str(p) for p in empty)} "
+                f"{' and '.join(printable(p) for p in empty)} "
                 f"hold{'s' * (len(empty) == 1)} no usable image"
             )
 

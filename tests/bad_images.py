@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -9,10 +11,48 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from catdog.names import printable
 
 EXIF_ORIENTATION = 0x0112
 ROTATE_90_CLOCKWISE = 6  # EXIF: the stored pixels must be turned 90 degrees clockwise to show
+
+
+def write_file(folder: Path, name: str, content: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
+def close_colour(pixel: np.ndarray, colour, tolerance: int = 12) -> bool:
+    """True when every channel of `pixel` is within `tolerance` levels of `colour`."""
+    return bool(np.all(np.abs(pixel.astype(int) - np.array(colour)) <= tolerance))
+
+
+def make_unreadable(path: Path, monkeypatch: pytest.MonkeyPatch, *, simulated: bool) -> None:
+    """Make the file or folder `path` unreadable to this user: chmod 000, or (simulated) the
+    operating system refusing to open or list it, as it refuses a user without permission.
+
+    Root reads and lists anything (CI runs as root): there chmod 000 skips the test, and only
+    the simulated case runs.
+    """
+    if not simulated:
+        path.chmod(0)
+        if os.access(path, os.R_OK):
+            path.chmod(0o755)
+            pytest.skip("this user (root) reads without read permission: the simulated case runs")
+        return
+    name = "scandir" if path.is_dir() else "open"
+    real = getattr(os, name)
+
+    def refusing(target, *args, **kwargs):
+        if os.fspath(target) == os.fspath(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(target))
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, refusing)
 
 
 def noise_image(width: int = 200, height: int = 150, seed: int = 0) -> Image.Image:
@@ -56,6 +96,51 @@ def exif_rotated_jpeg() -> bytes:
     exif = Image.Exif()
     exif[EXIF_ORIENTATION] = ROTATE_90_CLOCKWISE
     return jpeg_bytes(image, exif=exif.tobytes())
+
+
+def tiff_ifd(entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A little-endian TIFF header and one IFD: (tag, type, count, value bytes) per entry.
+
+    The layout of an EXIF block; values longer than 4 bytes go after the IFD. Written by hand
+    because Pillow re-reads and re-checks the EXIF it is given to write.
+    """
+    data_at = 8 + 2 + 12 * len(entries) + 4
+    fields, data = b"", b""
+    for tag, kind, count, value in sorted(entries):
+        if len(value) <= 4:
+            field = value.ljust(4, b"\0")
+        else:
+            field = struct.pack("<I", data_at + len(data))
+            data += value
+        fields += struct.pack("<HHI", tag, kind, count) + field
+    return b"II*\0" + struct.pack("<IH", 8, len(entries)) + fields + b"\0\0\0\0" + data
+
+
+EXIF_MAKE, EXIF_RATIONAL, EXIF_SHORT = 0x010F, 5, 3
+
+
+def odd_exif_rotated_jpeg() -> bytes:
+    """exif_rotated_jpeg's picture, but the camera stored its Make as a RATIONAL (1/2), not
+    text: Pillow reads the block, and ImageOps.exif_transpose fails writing it back."""
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = tiff_ifd(
+        [
+            (EXIF_MAKE, EXIF_RATIONAL, 1, struct.pack("<II", 1, 2)),
+            (EXIF_ORIENTATION, EXIF_SHORT, 1, struct.pack("<H", ROTATE_90_CLOCKWISE)),
+        ]
+    )
+    return jpeg_bytes(image, exif=b"Exif\0\0" + exif)
+
+
+def dds_texture(fourcc: bytes = b"ABCD") -> bytes:
+    """A DirectDraw Surface (a game texture) whose pixel format Pillow does not implement: it
+    knows the file by its content, whatever the suffix, and raises NotImplementedError."""
+    flags, height, width = 0x1007, 8, 8  # caps, height, width, pixel format
+    header = struct.pack("<6I", flags, height, width, 0, 0, 0) + bytes(44)
+    pixel_format = struct.pack("<2I4s5I", 32, 0x4, fourcc, 0, 0, 0, 0, 0)  # 0x4: a FourCC
+    caps = struct.pack("<5I", 0x1000, 0, 0, 0, 0)
+    return b"DDS " + struct.pack("<I", 124) + header + pixel_format + caps + bytes(64)
 
 
 def huge_png_header(width: int = 30_000, height: int = 30_000) -> bytes:
@@ -190,8 +275,14 @@ class ProblemFiles:
     usable_per_class: dict[str, int] = field(default_factory=dict)  # extra usable images
 
 
+# Names an archive from Windows leaves on Linux: Latin-1 bytes, not UTF-8 (see catdog.names).
+LATIN_1_EMPTY = os.fsdecode(b"cats/vide_\xe9t\xe9.jpg")
+LATIN_1_USABLE = os.fsdecode(b"dogs/chien_\xe9t\xe9.jpg")
+
+
 def add_problem_files(split_dir: Path) -> ProblemFiles:
-    """Write each case into split_dir/cats, split_dir/dogs and split_dir itself."""
+    """Write each case into split_dir/cats, split_dir/dogs and split_dir itself, and a folder
+    of two more dogs next to the split that dogs/batch2 links to."""
     expected = ProblemFiles()
     skipped = {
         "cats/empty.jpg": (b"", "empty file"),
@@ -203,6 +294,8 @@ def add_problem_files(split_dir: Path) -> ProblemFiles:
             float_tiff(0.0, 4.0),
             "floating-point samples 0..4: only 0..1 (black..white) has a known meaning",
         ),
+        "dogs/texture.jpg": (dds_texture(), "cannot be decoded (Unimplemented pixel format"),
+        LATIN_1_EMPTY: (b"", "empty file"),
     }
     usable = {
         "cats/cmyk.jpg": cmyk_jpeg(),
@@ -211,6 +304,8 @@ def add_problem_files(split_dir: Path) -> ProblemFiles:
         "dogs/palette.png": palette_png_with_transparency(),
         "dogs/rotated.jpg": exif_rotated_jpeg(),
         "dogs/float.tif": float_tiff(0.25, 0.75),
+        "cats/odd_exif.jpg": odd_exif_rotated_jpeg(),
+        LATIN_1_USABLE: grayscale_jpeg(),
     }
     ignored = {
         "cats/.DS_Store": (b"\0\0\0\1Bud1", "hidden file"),
@@ -224,11 +319,26 @@ def add_problem_files(split_dir: Path) -> ProblemFiles:
         _write(split_dir / name, content)
     for name, content in usable.items():
         _write(split_dir / name, content)
+    links = {
+        "dogs/gone.jpg": ("missing.jpg", "a link to missing.jpg, which does not exist"),
+        "dogs/batch2": (f"../../extra_{split_dir.name}_dogs", None),  # two dogs, used
+        "dogs/batch2/again": (".", "a link to ., a folder that holds it: not followed"),
+        "cats/more": (
+            "../dogs",
+            f"the same folder as {printable(split_dir / 'dogs')}: its images are listed once, "
+            "there",
+        ),
+    }
+    for name in ("a.jpg", "b.jpg"):
+        _write(split_dir.parent / f"extra_{split_dir.name}_dogs" / name, grayscale_jpeg())
+    for name, (target, _reason) in links.items():
+        (split_dir / name).symlink_to(target)
+    skipped |= {name: (None, reason) for name, (_, reason) in links.items() if reason}
     expected.skipped = {name: reason for name, (_, reason) in skipped.items()}
     expected.ignored = {name: reason for name, (_, reason) in ignored.items() if reason}
     expected.ignored[".ipynb_checkpoints"] = "hidden folder (1 file)"
     expected.ignored["dogs/.thumbnails"] = "hidden folder (2 files)"
-    expected.usable_per_class = {"cats": 3, "dogs": 3}
+    expected.usable_per_class = {"cats": 4, "dogs": 6}
     return expected
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from catdog.dataset import CLASS_FOLDERS, find_dataset_root
+from catdog.names import printable
 from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
 from study.settings import REAL_DATA_DIR, SYNTHETIC_DIR
 
@@ -111,7 +112,8 @@ def check(path: Path, image_size: int | None, strict: bool) -> None:
     root = find_dataset_root(path)
     source = data_source(path, image_size)
     click.echo(
-        f"reading {root} at {source.image_size} px (decoded once, then cached for training)"
+        f"reading {printable(root)} at {source.image_size} px "
+        "(decoded once, then cached for training)"
     )
     scan = read_data(source)
     for split, image_set in scan.splits.items():
@@ -133,7 +135,7 @@ def check(path: Path, image_size: int | None, strict: bool) -> None:
         if items:
             click.echo(f"{heading} ({len(items)}):")
             for item in sorted(items, key=lambda item: item.path):
-                click.echo(f"  {item.path}: {item.reason}")
+                click.echo(f"  {printable(item.path)}: {item.reason}")
     scan.require_every_class()
     if strict and skipped:
         raise click.ClickException(

@@ -93,21 +93,29 @@ def predict(
 
 def _write_text(predictions: Iterable, class_names: tuple[str, ...]) -> int:
     """Today's lines: 'IMAGE: cat 0.9970' on stdout, 'IMAGE: cannot classify: ...' on stderr."""
+    from catdog.names import printable
+
     failed = 0
     for prediction in predictions:
-        label = prediction.label
+        label, path = prediction.label, printable(prediction.path)
         if label is None:
-            click.echo(f"{prediction.path}: cannot classify: {prediction.error}", err=True)
+            click.echo(f"{path}: cannot classify: {prediction.error}", err=True)
             failed += 1
         else:
             probability = prediction.probabilities[label]
-            click.echo(f"{prediction.path}: {class_names[label]} {probability:.4f}")
+            click.echo(f"{path}: {class_names[label]} {probability:.4f}")
     return failed
 
 
 def _row(prediction, class_names: tuple[str, ...]) -> dict:
-    """path, label, p_cat, p_dog and error; the label and probabilities are None on error."""
-    row = {"path": str(prediction.path), "label": None}
+    """path, label, p_cat, p_dog and error; the label and probabilities are None on error.
+
+    A name that is not UTF-8 is written with backslash escapes, as in the text lines: CSV and
+    JSON are read as UTF-8.
+    """
+    from catdog.names import printable
+
+    row = {"path": printable(prediction.path), "label": None}
     row |= {f"p_{name}": None for name in class_names}
     if prediction.label is not None:
         row["label"] = class_names[prediction.label]

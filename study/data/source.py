@@ -7,10 +7,12 @@ source; everything a study stores about its data is written from it.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from catdog.names import printable
 from catdog.synthetic import read_manifest, write_synthetic_dataset
 from study.settings import CACHE_DIR, REAL_DATA_DIR, REAL_IMAGE_SIZE, SYNTHETIC_DIR
 
@@ -28,7 +30,7 @@ class DataSource:
     @property
     def description(self) -> str:
         """E.g. 'SYNTHETIC shapes from storage/data/synthetic, 64 px' (stored on trials)."""
-        return f"{self.kind} from {self.root}, {self.image_size} px"
+        return f"{self.kind} from {printable(self.root)}, {self.image_size} px"
 
 
 def resolve_data(
@@ -64,7 +66,12 @@ def data_source(root: Path, image_size: int | None = None) -> DataSource:
 
 
 def cache_dir_for(root: Path) -> Path:
-    """One cache folder per data folder, named after it and its absolute path."""
+    """One cache folder per data folder, named after it and its absolute path.
+
+    The name is UTF-8 even when the data folder's is not (safetensors opens only UTF-8 paths);
+    the hash of the path's own bytes keeps two such folders apart.
+    """
     resolved = Path(root).resolve()
-    tag = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return CACHE_DIR / f"{resolved.name}-{tag}"
+    tag = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:8]
+    name = os.fsencode(resolved.name).decode("utf-8", "replace")
+    return CACHE_DIR / f"{name}-{tag}"

@@ -14,6 +14,7 @@ import torch
 
 from catdog.cache import DecodeProgress, is_cached, warn_skipped
 from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError, find_dataset_root
+from catdog.names import printable
 from catdog.scan import DatasetScan, read_dataset
 from catdog.train import DeviceImages
 from study.data.source import DataSource, cache_dir_for
@@ -66,7 +67,8 @@ def check_data(
     size = source.image_size
     if not all(is_cached(dataset_root / split, size, cache_dir) for split in SPLITS):
         echo(
-            f"decoding {dataset_root} at {size} px once for all workers and runs, into {cache_dir}"
+            f"decoding {printable(dataset_root)} at {size} px once for all workers and runs, "
+            f"into {printable(cache_dir)}"
         )
     scan = read_data(source, on_decoded)
     scan.require_every_class()

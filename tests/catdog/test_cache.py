@@ -26,7 +26,7 @@ def test_split_becomes_one_uint8_tensor_in_file_order(split, tmp_path):
 
 def test_cache_is_reused_while_files_are_unchanged(split, tmp_path, monkeypatch):
     first = read_split(split, 64, tmp_path / "cache")
-    monkeypatch.setattr(cache, "decode_image", _fail_if_called)
+    monkeypatch.setattr(cache, "decode_or_reason", _fail_if_called)
     second = read_split(split, 64, tmp_path / "cache")
     assert torch.equal(first.images, second.images)
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1
@@ -80,3 +80,29 @@ def test_undecodable_file_is_skipped_with_a_warning_naming_it(split, tmp_path):
 
 def _fail_if_called(*_args, **_kwargs):
     raise AssertionError("the cache should have been used")
+
+
+def test_a_name_that_is_not_utf8_is_listed_cached_decoded_and_named(split, tmp_path, monkeypatch):
+    latin_1 = split / os.fsdecode(b"cats/chat_\xe9t\xe9.jpg")  # as `unzip` leaves it on Linux
+    shutil.copy(next((split / "cats").iterdir()), latin_1)
+    broken = split / os.fsdecode(b"dogs/chien_\xe9t\xe9.jpg")
+    broken.write_bytes(b"")
+    with pytest.warns(UserWarning) as warned:
+        first = read_split(split, 64, tmp_path / "cache")
+    assert str(latin_1) in first.paths and len(first) == 41
+    assert [str(w.message) for w in warned] == [
+        f"skipped {split}/dogs/chien_\\xe9t\\xe9.jpg: empty file"
+    ]
+    monkeypatch.setattr(cache, "decode_or_reason", _fail_if_called)
+    with pytest.warns(UserWarning, match=r"chien_\\xe9t\\xe9\.jpg: empty file"):
+        second = read_split(split, 64, tmp_path / "cache")  # from the cache
+    assert second.paths == first.paths and torch.equal(second.images, first.images)
+    assert [s.path for s in second.skipped] == [broken]
+
+
+def test_links_that_lead_nowhere_are_skipped_and_the_cache_still_works(split, tmp_path):
+    (split / "dogs" / "gone.jpg").symlink_to("missing.jpg")
+    with pytest.warns(UserWarning, match="gone.jpg: a link to missing.jpg, which does not exist"):
+        image_set = read_split(split, 64, tmp_path / "cache")
+    assert len(image_set) == 40
+    assert is_cached(split, 64, tmp_path / "cache")

@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from torchvision.datasets import ImageFolder
 
 from catdog.dataset import DatasetError, find_dataset_root, list_split
+from tests.bad_images import make_unreadable
 
 
 def _image(path: Path, colour=(200, 10, 10)) -> Path:
@@ -76,3 +78,92 @@ def test_hidden_system_and_stray_entries_are_listed_as_ignored_not_skipped(tmp_p
         "dogs/.thumbs": "hidden folder (2 files)",
         "dogs/Thumbs.db": "system file",
     }
+
+
+def _two_classes(split: Path) -> None:
+    for name in ("cat.1.jpg", "cat.2.jpg"):
+        _image(split / "cats" / name)
+    _image(split / "dogs" / "dog.1.jpg")
+
+
+def test_links_to_folders_are_followed_and_listed_as_imagefolder_lists_them(tmp_path):
+    split = tmp_path / "data" / "training_set"
+    _two_classes(split)
+    _image(split / "dogs" / "inner" / "dog.2.jpg")
+    _image(split / "dogs" / "inner-b" / "dog.3.jpg")
+    for name in ("a.jpg", "b.jpg"):
+        _image(tmp_path / "extra_dogs" / name)
+    (split / "dogs" / "batch2").symlink_to("../../../extra_dogs")
+    listing = list_split(split)
+    assert listing.skipped == []
+    imagefolder = ImageFolder(str(split))
+    assert [(str(f.path), f.label) for f in listing.files] == imagefolder.samples
+    assert [f.path.relative_to(split).as_posix() for f in listing.files if f.label == 1] == [
+        "dogs/dog.1.jpg",
+        "dogs/batch2/a.jpg",
+        "dogs/batch2/b.jpg",
+        "dogs/inner/dog.2.jpg",
+        "dogs/inner-b/dog.3.jpg",
+    ]
+
+
+def test_a_link_loop_is_named_and_not_followed(tmp_path):
+    split = tmp_path / "training_set"
+    _two_classes(split)
+    _image(split / "dogs" / "sub" / "dog.2.jpg")
+    (split / "dogs" / "sub" / "up").symlink_to("..")  # back to dogs/
+    (split / "dogs" / "split").symlink_to("..")  # to training_set/, which holds dogs/
+    (split / "cats" / "here").symlink_to(".")
+    listing = list_split(split)
+    assert [f.path.name for f in listing.files] == ["cat.1.jpg", "cat.2.jpg", "dog.1.jpg"] + [
+        "dog.2.jpg"
+    ]
+    assert {str(s.path.relative_to(split)): s.reason for s in listing.skipped} == {
+        "cats/here": "a link to ., a folder that holds it: not followed (it would loop)",
+        "dogs/split": "a link to .., a folder that holds it: not followed (it would loop)",
+        "dogs/sub/up": "a link to .., a folder that holds it: not followed (it would loop)",
+    }
+
+
+def test_a_link_to_the_other_class_folder_does_not_relabel_its_images(tmp_path):
+    split = tmp_path / "training_set"
+    _two_classes(split)
+    (split / "cats" / "more").symlink_to("../dogs")
+    (split / "dogs" / "again").symlink_to(split / "dogs" / ".." / "dogs")
+    listing = list_split(split)
+    assert [(f.path.name, f.label) for f in listing.files] == [
+        ("cat.1.jpg", 0),
+        ("cat.2.jpg", 0),
+        ("dog.1.jpg", 1),
+    ]
+    reasons = {str(s.path.relative_to(split)): s.reason for s in listing.skipped}
+    assert reasons["cats/more"] == (
+        f"the same folder as {split / 'dogs'}: its images are listed once, there"
+    )
+    assert reasons["dogs/again"].endswith("a folder that holds it: not followed (it would loop)")
+
+
+def test_a_dangling_link_is_skipped_with_where_it_leads(tmp_path):
+    split = tmp_path / "training_set"
+    _two_classes(split)
+    (split / "dogs" / "dog.9.jpg").symlink_to("../../gone/dog.9.jpg")
+    (split / "dogs" / "batch3").symlink_to("/nonexistent/batch3")
+    listing = list_split(split)
+    assert [f.path.name for f in listing.files] == ["cat.1.jpg", "cat.2.jpg", "dog.1.jpg"]
+    assert {s.path.name: s.reason for s in listing.skipped} == {
+        "batch3": "a link to /nonexistent/batch3, which does not exist",
+        "dog.9.jpg": "a link to ../../gone/dog.9.jpg, which does not exist",
+    }
+
+
+@pytest.mark.parametrize("simulated", [False, True], ids=["chmod 000", "simulated"])
+def test_a_folder_that_cannot_be_read_is_named_not_passed_over(tmp_path, monkeypatch, simulated):
+    split = tmp_path / "training_set"
+    _two_classes(split)
+    locked = _image(split / "dogs" / "locked" / "dog.2.jpg").parent
+    make_unreadable(locked, monkeypatch, simulated=simulated)
+    listing = list_split(split)
+    assert len(listing.files) == 3
+    assert [(s.path, s.reason) for s in listing.skipped] == [
+        (locked, "folder cannot be read (Permission denied)")
+    ]

@@ -4,6 +4,7 @@ from PIL import Image
 
 from catdog.images import ImageDecodeError, _to_rgb, decode_image, stored_size
 from tests.bad_images import (
+    close_colour,
     cmyk_jpeg,
     exif_rotated_jpeg,
     grayscale_jpeg,
@@ -15,45 +16,37 @@ from tests.bad_images import (
     png_bytes,
     tiff_bytes,
     truncated_jpeg,
+    write_file,
 )
 
 SIZE = 64
 
 
-def _file(tmp_path, name, content: bytes):
-    path = tmp_path / name
-    path.write_bytes(content)
-    return path
-
-
-def _close(pixel, colour, tolerance=12) -> bool:
-    return bool(np.all(np.abs(pixel.astype(int) - np.array(colour)) <= tolerance))
-
-
 def test_cmyk_jpeg_becomes_rgb(tmp_path):
-    pixels = decode_image(_file(tmp_path, "cmyk.jpg", cmyk_jpeg()), SIZE)
+    pixels = decode_image(write_file(tmp_path, "cmyk.jpg", cmyk_jpeg()), SIZE)
     assert pixels.shape == (SIZE, SIZE, 3) and pixels.dtype == np.uint8
-    assert _close(pixels[32, 32], (255, 0, 0))
+    assert close_colour(pixels[32, 32], (255, 0, 0))
 
 
 def test_grayscale_becomes_three_equal_channels(tmp_path):
-    pixels = decode_image(_file(tmp_path, "gray.jpg", grayscale_jpeg()), SIZE)
+    pixels = decode_image(write_file(tmp_path, "gray.jpg", grayscale_jpeg()), SIZE)
     assert pixels.shape == (SIZE, SIZE, 3)
-    assert _close(pixels[32, 32], (100, 100, 100), tolerance=2)
+    assert close_colour(pixels[32, 32], (100, 100, 100), tolerance=2)
 
 
 def test_transparent_palette_pixels_become_white(tmp_path):
-    pixels = decode_image(_file(tmp_path, "palette.png", palette_png_with_transparency()), SIZE)
-    assert _close(pixels[32, 5], (255, 255, 255), tolerance=0)  # transparent black -> white
-    assert _close(pixels[32, 58], (0, 0, 255), tolerance=0)  # opaque blue stays blue
+    path = write_file(tmp_path, "palette.png", palette_png_with_transparency())
+    pixels = decode_image(path, SIZE)
+    assert close_colour(pixels[32, 5], (255, 255, 255), tolerance=0)  # transparent black -> white
+    assert close_colour(pixels[32, 58], (0, 0, 255), tolerance=0)  # opaque blue stays blue
 
 
 def test_exif_orientation_is_applied(tmp_path):
-    path = _file(tmp_path, "rotated.jpg", exif_rotated_jpeg())
+    path = write_file(tmp_path, "rotated.jpg", exif_rotated_jpeg())
     assert stored_size(path) == (40, 20)  # stored landscape, red left, blue right
     pixels = decode_image(path, SIZE)
-    assert _close(pixels[8, 32], (255, 0, 0), tolerance=40)  # shown portrait: red on top
-    assert _close(pixels[56, 32], (0, 0, 255), tolerance=40)
+    assert close_colour(pixels[8, 32], (255, 0, 0), tolerance=40)  # shown portrait: red on top
+    assert close_colour(pixels[56, 32], (0, 0, 255), tolerance=40)
 
 
 @pytest.mark.parametrize(
@@ -67,14 +60,14 @@ def test_exif_orientation_is_applied(tmp_path):
     ],
 )
 def test_unusable_files_are_refused_with_the_reason(tmp_path, content, reason):
-    path = _file(tmp_path, "bad.png", content)
+    path = write_file(tmp_path, "bad.png", content)
     with pytest.raises(ImageDecodeError) as raised:
         decode_image(path, SIZE)
     assert str(raised.value).startswith(reason)
 
 
 def test_a_huge_header_is_refused_without_decoding(tmp_path, monkeypatch):
-    path = _file(tmp_path, "huge.png", huge_png_header(9_000, 9_000))
+    path = write_file(tmp_path, "huge.png", huge_png_header(9_000, 9_000))
     monkeypatch.setattr(Image.Image, "load", _fail_if_called)
     with pytest.raises(ImageDecodeError, match="too large"):
         decode_image(path, SIZE)
@@ -235,14 +228,14 @@ WRITERS = {
 @pytest.mark.parametrize("case", list(MODE_FILES))
 def test_every_mode_decodes_to_its_8_bit_rgb(tmp_path, case):
     content, left, right = MODE_FILES[case]
-    path = _file(tmp_path, "image", content if content is not None else WRITERS[case]())
+    path = write_file(tmp_path, "image", content if content is not None else WRITERS[case]())
     with Image.open(path) as image:
         assert image.mode == case.split()[0]  # the file really opens in the mode named
     pixels = decode_image(path, SIZE)
     assert pixels.shape == (SIZE, SIZE, 3) and pixels.dtype == np.uint8
     tolerance = TOLERANCE.get(case, 0)
-    assert _close(pixels[32, 5], left, tolerance), pixels[32, 5]
-    assert _close(pixels[32, 58], right, tolerance), pixels[32, 58]
+    assert close_colour(pixels[32, 5], left, tolerance), pixels[32, 5]
+    assert close_colour(pixels[32, 58], right, tolerance), pixels[32, 58]
 
 
 # Modes no file format opens in (HSV), or that Pillow makes only in memory (I;16L, I;16N).
@@ -276,8 +269,8 @@ def test_modes_made_in_memory_become_8_bit_rgb(mode):
     image, left, right = MEMORY_IMAGES[mode]
     assert image.mode == mode
     rgb = np.asarray(_to_rgb(image))
-    assert _close(rgb[15, 5], left, tolerance=2), rgb[15, 5]
-    assert _close(rgb[15, 35], right, tolerance=2), rgb[15, 35]
+    assert close_colour(rgb[15, 5], left, tolerance=2), rgb[15, 5]
+    assert close_colour(rgb[15, 35], right, tolerance=2), rgb[15, 35]
 
 
 @pytest.mark.parametrize(
@@ -311,7 +304,7 @@ def test_modes_made_in_memory_become_8_bit_rgb(mode):
     ids=["F hdr", "F nan", "I negative", "I;16 black", "F black", "RGB 16-bit key"],
 )
 def test_samples_without_a_faithful_8_bit_level_are_refused(tmp_path, content, reason):
-    path = _file(tmp_path, "image", content)
+    path = write_file(tmp_path, "image", content)
     with pytest.raises(ImageDecodeError) as raised:
         decode_image(path, SIZE)
     assert str(raised.value).startswith(reason)
@@ -319,18 +312,18 @@ def test_samples_without_a_faithful_8_bit_level_are_refused(tmp_path, content, r
 
 def test_float_rounding_noise_just_outside_0_to_1_is_clipped(tmp_path):
     content = image_bytes(Image.fromarray(halves(-0.001, 1.001, np.float32)), "TIFF")
-    pixels = decode_image(_file(tmp_path, "noise.tif", content), SIZE)
-    assert _close(pixels[32, 5], BLACK, 0) and _close(pixels[32, 58], WHITE, 0)
+    pixels = decode_image(write_file(tmp_path, "noise.tif", content), SIZE)
+    assert close_colour(pixels[32, 5], BLACK, 0) and close_colour(pixels[32, 58], WHITE, 0)
 
 
 def test_a_key_of_low_bit_grey_makes_its_pixels_transparent(tmp_path):
     # Pillow scales 2-bit samples to 0..255 (1 -> 85) but leaves the tRNS key at 1.
     content = png_bytes(halves(1, 2, np.uint8), 2, 0, trns=(1).to_bytes(2, "big"))
-    pixels = decode_image(_file(tmp_path, "key.png", content), SIZE)
-    assert _close(pixels[32, 5], WHITE, 0) and _close(pixels[32, 58], (170,) * 3, 0)
+    pixels = decode_image(write_file(tmp_path, "key.png", content), SIZE)
+    assert close_colour(pixels[32, 5], WHITE, 0) and close_colour(pixels[32, 58], (170,) * 3, 0)
 
 
 def test_a_nearly_flat_deep_picture_that_is_not_black_decodes_as_it_is(tmp_path):
     content = png_bytes(halves(65300, 65535, np.uint16), 16, 0)  # a white wall, 16 bits
-    pixels = decode_image(_file(tmp_path, "wall.png", content), SIZE)
-    assert _close(pixels[32, 5], (255,) * 3, 0) and _close(pixels[32, 58], (255,) * 3, 0)
+    pixels = decode_image(write_file(tmp_path, "wall.png", content), SIZE)
+    assert close_colour(pixels[32, 5], WHITE, 0) and close_colour(pixels[32, 58], WHITE, 0)

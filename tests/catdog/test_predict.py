@@ -1,4 +1,4 @@
-import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from catdog.model import CatDogCNN
 from catdog.predict import ImagePathError, classify_files, image_paths
 from catdog.train import predict_probabilities
 
-from ..bad_images import jpeg_bytes, noise_image
+from ..bad_images import jpeg_bytes, make_unreadable, noise_image
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_at_most_two_batches_are_decoded_ahead_of_the_reader(photos, monkeypatch
         decoded.append(path)
         return np.zeros((image_size, image_size, 3), np.uint8)
 
-    monkeypatch.setattr(predict_module, "decode_image", counting)
+    monkeypatch.setattr(predict_module, "decode_or_reason", counting)
     paths = image_paths([photos]) * 10  # 40 files, 20 batches of 2
     predictions = classify_files(CatDogCNN(64).eval(), paths, batch_size=2)
     next(predictions)
@@ -92,10 +92,52 @@ def test_at_most_two_batches_are_decoded_ahead_of_the_reader(photos, monkeypatch
     assert len(list(predictions)) == 39 and len(decoded) == 40
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without read permission")
-def test_an_unreadable_file_says_why(tmp_path):
+@pytest.mark.parametrize("simulated", [False, True], ids=["chmod 000", "simulated"])
+def test_an_unreadable_file_says_why(tmp_path, monkeypatch, simulated):
     locked = tmp_path / "locked.jpg"
     locked.write_bytes(jpeg_bytes(noise_image()))
-    locked.chmod(0)
+    make_unreadable(locked, monkeypatch, simulated=simulated)
     (prediction,) = classify_files(CatDogCNN(64).eval(), [locked])
-    assert prediction.label is None and prediction.error == "Permission denied"
+    assert prediction.label is None and prediction.error == "cannot be read (Permission denied)"
+
+
+def test_a_folder_s_links_to_folders_are_followed_once_and_loops_named(photos, tmp_path):
+    (tmp_path / "more").mkdir()
+    noise_image(seed=9).save(tmp_path / "more" / "e.jpg")
+    (photos / "inner" / "more").symlink_to(tmp_path / "more")
+    (photos / "inner" / "up").symlink_to("..")
+    (photos / "again").symlink_to("inner/deeper")
+    (photos / "gone.jpg").symlink_to("missing.jpg")
+    entries = image_paths([photos])
+    found = [e.relative_to(photos).as_posix() for e in entries if isinstance(e, Path)]
+    assert found == ["a.JPG", "b.jpg", "inner/c.png", "inner/deeper/d.jpeg", "inner/more/e.jpg"]
+    problems = {
+        e.path.relative_to(photos).as_posix(): e.reason for e in entries if not isinstance(e, Path)
+    }
+    assert problems == {
+        "again": f"the same folder as {photos}/inner/deeper: its images are listed once, there",
+        "gone.jpg": "a link to missing.jpg, which does not exist",
+        "inner/up": "a link to .., a folder that holds it: not followed (it would loop)",
+    }
+    predictions = list(classify_files(CatDogCNN(64).eval(), entries, batch_size=2))
+    assert [p.path for p in predictions if p.error] == [photos / name for name in problems]
+    assert [p.path for p in predictions if p.label is not None] == [photos / f for f in found]
+
+
+def test_a_recursive_pattern_lists_each_file_once_through_links_and_names_loops(
+    photos, monkeypatch
+):
+    (photos / "inner" / "up").symlink_to("..")  # glob's '**' would go round it 40 times
+    monkeypatch.chdir(photos.parent)
+    entries = image_paths(["photos/**/*.jp*g"])
+    assert [e.as_posix() for e in entries if isinstance(e, Path)] == [
+        "photos/b.jpg",
+        "photos/inner/deeper/d.jpeg",
+    ]
+    (loop,) = [e for e in entries if not isinstance(e, Path)]
+    assert (loop.path.as_posix(), loop.reason) == (
+        "photos/inner/up",
+        "a link to .., a folder that holds it: not followed (it would loop)",
+    )
+    from_here = image_paths(["**/c.png"])  # the pattern starts in the current folder
+    assert [e.as_posix() for e in from_here if isinstance(e, Path)] == ["photos/inner/c.png"]

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from catdog.images import decode_image
 from catdog.modelfile import load_model_file
 from catdog.train import predict_probabilities
+from tests.bad_images import dds_texture, odd_exif_rotated_jpeg
 
 from ..helpers import one_error_line
 from .conftest import PHOTO_DATA
@@ -134,3 +136,64 @@ def test_a_pattern_or_folder_that_names_no_image_isone_error_line(run_cli, make_
     assert "Error: empty: no image files in this folder" in one_error_line(
         run_cli("predict", model, "empty")
     )
+
+
+def test_a_file_no_decoder_can_read_is_named_and_the_others_classified(
+    run_cli, make_model, photos
+):
+    (photos / "texture.jpg").write_bytes(dds_texture())  # a game texture, renamed
+    (photos / "odd_exif.jpg").write_bytes(odd_exif_rotated_jpeg())  # usable, turned upright
+    (photos / "gone.jpg").symlink_to("missing.jpg")
+    result = run_cli("predict", make_model(data=PHOTO_DATA).name, "photos")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "photos/gone.jpg: cannot classify: a link to missing.jpg, which does not exist",
+        "photos/texture.jpg: cannot classify: cannot be decoded "
+        "(Unimplemented pixel format 1145258561)",
+    ]
+    classified = [line.split(": ")[0] for line in result.stdout.splitlines()]
+    assert classified == [f"photos/cat.{i}.jpg" for i in range(3)] + ["photos/odd_exif.jpg"] + [
+        f"photos/dogs/{p.name}" for p in sorted((photos / "dogs").iterdir())
+    ]
+
+
+def test_a_linked_folder_is_classified_and_a_loop_named(run_cli, make_model, photos, in_tmp):
+    shutil.copytree(photos / "dogs", in_tmp / "more_dogs")
+    (photos / "dogs" / "batch2").symlink_to("../../more_dogs")
+    (photos / "dogs" / "up").symlink_to("..")
+    result = run_cli("predict", make_model(data=PHOTO_DATA).name, "photos/dogs")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "photos/dogs/up: cannot classify: a link to .., a folder that holds it: not followed "
+        "(it would loop)\n"
+    )
+    dogs = sorted(p.name for p in (in_tmp / "more_dogs").iterdir())
+    assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [
+        f"photos/dogs/{name}" for name in dogs
+    ] + [f"photos/dogs/batch2/{name}" for name in dogs]
+
+
+LATIN_1 = os.fsdecode(b"chat_\xe9t\xe9.jpg")  # the bytes `unzip` leaves from a Windows archive
+
+
+@pytest.mark.parametrize("output_format", ["text", "csv", "json"])
+def test_a_name_that_is_not_utf8_is_written_escaped(run_cli, make_model, photos, output_format):
+    shutil.copy(photos / "cat.0.jpg", photos / LATIN_1)
+    (photos / os.fsdecode(b"vide_\xe9.jpg")).touch()
+    model = make_model(data=PHOTO_DATA).name
+    result = run_cli("predict", "--format", output_format, model, "photos/*.jpg")
+    assert result.exit_code == 1, result.output  # the empty file
+    assert "Traceback" not in result.output
+    if output_format == "text":
+        assert "photos/chat_\\xe9t\\xe9.jpg: cat " in result.stdout
+        assert result.stderr == "photos/vide_\\xe9.jpg: cannot classify: empty file\n"
+        return
+    if output_format == "csv":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    else:
+        rows = json.loads(result.stdout)["predictions"]
+    assert [row["path"] for row in rows] == [f"photos/cat.{i}.jpg" for i in range(3)] + [
+        "photos/chat_\\xe9t\\xe9.jpg",
+        "photos/vide_\\xe9.jpg",
+    ]
+    assert rows[3]["label"] == rows[0]["label"] and rows[4]["error"] == "empty file"
