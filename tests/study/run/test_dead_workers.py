@@ -1,7 +1,9 @@
 """A worker on another machine that died: its trial is taken over by its silent heartbeat, in a
 plain run and in a fused one, and says why."""
 
+import os
 import time
+import uuid
 
 import optuna
 import pytest
@@ -11,31 +13,50 @@ import study.run.objective as objective_module
 import study.run.worker as worker_module
 from study.attrs import FAIL_REASON_ATTR, WORKER_ATTR
 from study.run.takeover import WorkerProcess
-from study.store.storage import open_storage
+from study.store.storage import open_storage, parse_storage_url
 
 from ..helpers import fast_study_args
 from ..workers import trials_of
 
 STORAGE = "sqlite:///study.db"
+POSTGRES_URL = os.environ.get("CATDOG_TEST_POSTGRES_URL")
 GRACE_S = 2  # with a heartbeat every second, the shortest grace period allowed
 ELSEWHERE = WorkerProcess("another-machine", 4242, "its-boot-id", "1234")
 
 
-def _trial_of_a_worker_that_died_elsewhere() -> int:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, in_tmp):
+    """(--storage URL, study name) of a fresh study place, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield STORAGE, "catdog"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("set CATDOG_TEST_POSTGRES_URL to a PostgreSQL database (.ci/run starts one)")
+    name = f"catdog-{uuid.uuid4().hex[:8]}"
+    yield POSTGRES_URL, name
+    optuna.delete_study(study_name=name, storage=_optuna_url(POSTGRES_URL))
+
+
+def _optuna_url(url: str) -> str:
+    return parse_storage_url(url).render_as_string(hide_password=False)
+
+
+def _trial_of_a_worker_that_died_elsewhere(url: str = STORAGE, name: str = "catdog") -> int:
     """A RUNNING trial whose worker, on another machine, sent one heartbeat and died."""
-    study = optuna.create_study(storage=STORAGE, study_name="catdog")
+    study = optuna.create_study(storage=_optuna_url(url), study_name=name)
     study.enqueue_trial({"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 1})
     trial = study.ask()
     trial.set_user_attr(WORKER_ATTR, ELSEWHERE.to_attr())
-    open_storage(STORAGE, heartbeat_interval=1).record_heartbeat(trial._trial_id)
+    open_storage(url, heartbeat_interval=1).record_heartbeat(trial._trial_id)
     return trial.number
 
 
 @pytest.mark.parametrize("fuse", [1, 2])
 def test_a_dead_worker_on_another_machine_is_taken_over_during_a_run(
-    run_cli, tiny_dataset, monkeypatch, fuse
+    run_cli, tiny_dataset, monkeypatch, fuse, store
 ):
-    dead = _trial_of_a_worker_that_died_elsewhere()
+    url, name = store
+    dead = _trial_of_a_worker_that_died_elsewhere(url, name)
     reporter = objective_module.EpochReporter.__call__
 
     def outlive_its_grace_period(self, metrics, state):
@@ -45,7 +66,7 @@ def test_a_dead_worker_on_another_machine_is_taken_over_during_a_run(
         reporter(self, metrics, state)
 
     monkeypatch.setattr(objective_module.EpochReporter, "__call__", outlive_its_grace_period)
-    args = ["--storage", STORAGE, "--max-epochs", 2, "--no-seed-configs", "--pruner", "none"]
+    args = ["--storage", url, "--study-name", name, "--max-epochs", 2, "--no-seed-configs"]
     heartbeat = ["--heartbeat", 1, "--grace-period", GRACE_S]
     result = run_cli(
         *fast_study_args(tiny_dataset, *args, *heartbeat, "--trials", 2, "--fuse", fuse)
@@ -53,7 +74,7 @@ def test_a_dead_worker_on_another_machine_is_taken_over_during_a_run(
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
 
-    trials = trials_of(STORAGE)
+    trials = trials_of(_optuna_url(url), name)
     taken = trials[dead]
     assert taken.state == TrialState.FAIL
     reason = f"its worker (process 4242 on another-machine) sent no heartbeat for {GRACE_S} s"
