@@ -146,10 +146,11 @@ study.cli.main()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-def test_a_real_allocator_refusal_fails_the_trials_and_the_run_goes_on(in_tmp, tiny_dataset):
+@pytest.mark.parametrize("fuse", [1, 2])
+def test_a_real_allocator_refusal_fails_the_trials_and_the_run_goes_on(in_tmp, tiny_dataset, fuse):
     # The start-up too: --precision auto chooses without a step that cannot fit.
     args = ["optimize", "--data", tiny_dataset, "--device", "cpu", "--image-size", 1024]
-    args += [*COMMON, "--max-epochs", 1, "--trials", 2]
+    args += [*COMMON, "--max-epochs", 1, "--trials", 2, "--fuse", fuse]
     # Few threads and malloc arenas, each of which maps address space of its own.
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MALLOC_ARENA_MAX": "2"}
     result = subprocess.run(
@@ -163,6 +164,11 @@ def test_a_real_allocator_refusal_fails_the_trials_and_the_run_goes_on(in_tmp, t
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Traceback" not in output
+    if fuse == 2:  # together first, then each alone
+        assert (
+            "refused) at batch size 128 and 1024 px with 2 trials fused: going on with at most 1 "
+            "at a time (trials 0, 1 go on from their last finished epoch)"
+        ) in output
     trials = trials_of(STORAGE)
     assert [t.state for t in trials] == [TrialState.FAIL] * 2
     for trial in trials:
