@@ -39,10 +39,10 @@ CPU_ALLOCATOR_REFUSALS = ("DefaultCPUAllocator: can't allocate", "DefaultCPUAllo
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """True when `error` is the device's refusal to allocate: torch.OutOfMemoryError (a GPU),
-    the CPU allocator's RuntimeError (a memory limit: ulimit -v, a 32-bit or full address
-    space), or Python's own MemoryError. Not a process the kernel kills for memory (a
-    container's limit): that one ends with SIGKILL, before any error is raised."""
+    """True when `error` is a refusal to allocate: torch.OutOfMemoryError (a GPU), the CPU
+    allocator's RuntimeError (under ulimit -v, or where Linux does not overcommit), or Python's
+    MemoryError. A process killed for memory (a container's limit, Linux's OOM killer) raises
+    nothing: it ends with SIGKILL."""
     if isinstance(error, torch.OutOfMemoryError | MemoryError):
         return True
     return isinstance(error, RuntimeError) and any(
