@@ -6,6 +6,7 @@ import ctypes
 import functools
 import platform
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from catdog.config import PRECISIONS
 from catdog.errors import CatdogError
 from catdog.model import CatDogCNN
+from catdog.train import is_out_of_memory
 
 
 class DeviceError(CatdogError, ValueError):
@@ -86,7 +88,17 @@ def choose_precision(requested: str, device: torch.device, image_size: int) -> s
         return requested
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if _cpu_bf16_speedup(image_size) >= 1.1 else "fp32"
+    try:
+        speedup = _cpu_bf16_speedup(image_size)
+    except (RuntimeError, MemoryError) as error:
+        if not is_out_of_memory(error):
+            raise
+        warnings.warn(
+            f"the bf16 speed probe ran out of memory at {image_size} px: training in fp32",
+            stacklevel=2,
+        )
+        return "fp32"
+    return "bf16" if speedup >= 1.1 else "fp32"
 
 
 @functools.cache

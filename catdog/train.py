@@ -32,6 +32,24 @@ class TrainingDiverged(CatdogError, RuntimeError):
     """The loss became NaN or infinite; the message says in which epoch."""
 
 
+# How torch's CPU allocator refuses (c10/core/impl/alloc_cpu.cpp, "DefaultCPUAllocator: can't
+# allocate memory: you tried to allocate N bytes", "not enough memory" on Windows): a plain
+# RuntimeError, where a GPU's refusal is a torch.OutOfMemoryError.
+CPU_ALLOCATOR_REFUSALS = ("DefaultCPUAllocator: can't allocate", "DefaultCPUAllocator: not enough")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True when `error` is a refusal to allocate: torch.OutOfMemoryError (a GPU), the CPU
+    allocator's RuntimeError (under ulimit -v, or where Linux does not overcommit), or Python's
+    MemoryError. A process killed for memory (a container's limit, Linux's OOM killer) raises
+    nothing: it ends with SIGKILL."""
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(error, RuntimeError) and any(
+        refusal in str(error) for refusal in CPU_ALLOCATOR_REFUSALS
+    )
+
+
 @dataclass(frozen=True)
 class DeviceImages:
     """A decoded split moved once to the training device."""

@@ -78,10 +78,15 @@ def quiet_failed_trial_logs() -> None:
 
 def stale_trial_numbers(study: optuna.Study) -> set[int]:
     """Numbers of the study's RUNNING trials whose heartbeat is older than the storage's grace
-    period. Optuna finds them only inside study.optimize (fail_stale_trials), where it fails
-    them without a reason a user could read; we fail them ourselves first, with one."""
+    period, by the storage's own check. create_study and load_study wrap an RDBStorage in
+    Optuna's caching layer (_CachedStorage), which forwards the heartbeat methods: the check
+    goes through whichever the study holds. Optuna's public fail_stale_trials runs the same
+    check but fails the trials at once, where no reason can be stored on them any more (a
+    finished trial takes no attrs); we fail them ourselves first, with one."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
     storage = study._storage
-    if not isinstance(storage, optuna.storages.RDBStorage) or storage.heartbeat_interval is None:
+    if not is_heartbeat_enabled(storage):
         return set()
     stale_ids = set(storage._get_stale_trial_ids(study._study_id))
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
@@ -97,8 +102,8 @@ def set_running_trial_attr(study: optuna.Study, trial: FrozenTrial, key: str, va
 def heartbeat_age_s(study: optuna.Study, trial: FrozenTrial) -> float | None:
     """Seconds since a RUNNING trial's last heartbeat, by the database's clock (None when it
     has none): RDBStorage keeps heartbeats in a table of its own, with no public reader."""
-    storage = study._storage
-    if not isinstance(storage, optuna.storages.RDBStorage):
+    storage = _rdb_storage(study._storage)
+    if storage is None:
         return None
     import sqlalchemy
 
@@ -111,6 +116,13 @@ def heartbeat_age_s(study: optuna.Study, trial: FrozenTrial) -> float | None:
         return None
     beat, now = (_as_datetime(value) for value in row)
     return (now - beat).total_seconds()
+
+
+def _rdb_storage(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
+    """The RDBStorage under Optuna's caching layer (or the storage itself), or None."""
+    if isinstance(storage, optuna.storages._CachedStorage):
+        storage = storage._backend
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
 def _as_datetime(value: Any):

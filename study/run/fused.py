@@ -13,6 +13,10 @@ telling Optuna, rewriting the study note) runs on a thread beside the training l
 (background.py), and the fused network's width is rounded up to a power of two, so that
 cudnn autotunes a few widths as the last trials end, not every one.
 
+Memory that runs out in a fused epoch is no member's fault: the run goes on with half as many
+trials at once, each going on from its last finished epoch's checkpoint (the same trial, not a
+copy). A trial that runs out of memory alone fails with the reason, as it would unfused.
+
 Every way a run ends reaches every member: a stop marks each running trial FAIL with the reason
 and queues it again to resume from its own checkpoint, once the background has stored what it
 was handed.
@@ -24,10 +28,12 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import gc
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 import torch
@@ -36,21 +42,24 @@ from optuna.trial import FrozenTrial, TrialState
 from catdog.config import TrainConfig
 from catdog.errors import CatdogError
 from catdog.fused import FusedTrainer, MemberEpoch
-from study.attrs import FAIL_REASON_ATTR, WORKER_ATTR, loss_curve_attr
+from catdog.train import is_out_of_memory
+from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR, loss_curve_attr
 from study.optuna_private import heartbeat
 from study.run.background import Background
 from study.run.objective import (
+    MEMORY_ADVICE,
     EpochReporter,
     Objective,
     TrialFailed,
     failure_reason,
+    out_of_memory,
     store_error,
     trial_value,
 )
 from study.run.plan import RunPlan
 from study.run.signals import Stopped
 from study.run.takeover import taken_over
-from study.store.resume import requeue
+from study.store.resume import CheckpointRefused, requeue
 from study.store.studies import find_trial
 
 TrialEnded = Callable[[optuna.Study, FrozenTrial], None]  # study.optimize's callbacks
@@ -69,6 +78,9 @@ class Member:
     seed: int
     slot: int
     heartbeat: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    # Put aside when memory ran out: its TrainState.state_dict() after its last finished
+    # epoch, read back from its checkpoint (None: it had finished none).
+    resume: dict[str, Any] | None = None
 
 
 def run_fused_trials(
@@ -87,6 +99,8 @@ def run_fused_trials(
     ending: dict[int, Member] = {}  # trial number -> a trial handed to `background` to end
     deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
     asked = 0
+    width = plan.fuse  # trials trained at once: lowered for the run when they did not fit
+    waiting: list[Member] = []  # put aside when memory ran out: back first, as slots free
 
     def trainer_for(batch_size: int) -> FusedTrainer:
         if batch_size not in trainers:
@@ -109,7 +123,11 @@ def run_fused_trials(
         while True:
             background.check()
             background.settle()  # the asks see what the epochs before handed over, told
-            while asked < trials and len(running) < plan.fuse and not _past(deadline):
+            while len(running) < width and (waiting or asked < trials and not _past(deadline)):
+                if waiting:  # taken off the list once seated: never lost if that fails
+                    _seat(objective, trainer_for, running, waiting[0])
+                    waiting.pop(0)
+                    continue
                 asked += 1
                 _start(study, objective, trainer_for, running, callbacks)
             # Trials that ended are kept as they ended: a stop waits until they are told.
@@ -124,33 +142,40 @@ def run_fused_trials(
                     # The members' reports hold a stop (EpochReporter) until every result
                     # is taken: none is cut between two members' reports.
                     with objective.held_stops():
-                        for result in trainer.run_epoch():
+                        results = _epoch(trainer, splits.train.image_size)
+                        if isinstance(results, str):  # memory ran out: `results` says where
+                            width = _make_room(
+                                study, objective, trainers, running, waiting, results, callbacks
+                            )
+                            break
+                        for result in results:
                             if result.ended:
                                 member = running[(batch_size, result.slot)]
                                 ending[member.trial.number] = member  # in one of the two
                                 del running[(batch_size, result.slot)]
                                 concluding.append((member, result))
-    except torch.OutOfMemoryError:
-        count = len(running) + len(concluding)
-        _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
-        cause = f"out of device memory with {count} trials fused"
-        _stop_all(study, objective, running, ending, cause, again=True)
-        raise FusedOutOfMemory(
-            f"out of device memory with {count} trials fused: use a smaller --fuse (the "
-            "stopped trials are queued again and resume from their checkpoints)"
-        ) from None
     except KeyboardInterrupt as stop:
         # The trials that ended in the last epoch are kept as they ended; the others are
         # stopped and queued again.
         _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
         cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
-        stopped = _stop_all(study, objective, running, ending, cause, again=True)
+        stopped = _stop_all(study, objective, _all(running, waiting), ending, cause, again=True)
         if isinstance(stop, Stopped):
             stop.trials.extend(stopped)
         raise
     except BaseException as error:
         _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
-        _stop_all(study, objective, running, ending, f"error: {type(error).__name__}")
+        if is_out_of_memory(error):  # not in an epoch: as a trial joined or rejoined
+            count = len(running) + len(waiting) + len(concluding)
+            cause = f"out of memory with {count} trials fused"
+            _stop_all(study, objective, _all(running, waiting), ending, cause, again=True)
+            raise FusedOutOfMemory(
+                f"{cause}: use a smaller --fuse (the stopped trials are queued again and resume "
+                "from their checkpoints)"
+            ) from None
+        _stop_all(
+            study, objective, _all(running, waiting), ending, f"error: {type(error).__name__}"
+        )
         raise
     finally:
         background.close()
@@ -181,6 +206,97 @@ def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
+def _all(running: dict[tuple[int, int], Member], waiting: list[Member]) -> dict:
+    """The running members and those put aside, for _stop_all."""
+    return {**running, **{(-1, member.trial.number): member for member in waiting}}
+
+
+def _seat(
+    objective: Objective,
+    trainer_for: Callable[[int], FusedTrainer],
+    running: dict[tuple[int, int], Member],
+    member: Member,
+) -> None:
+    """Put a member in a free slot of the trainer of its batch size, from member.resume."""
+    trial, config, seed = member.trial, member.config, member.seed
+    trainer = trainer_for(config.batch_size)
+    slot = trainer.free_slots[0]
+    objective.store_attrs(trial, {WORKER_ATTR: {**objective.worker, "slot": slot}})
+    reporter = EpochReporter(objective, trial, config, seed, fused=True)
+    trainer.start(slot, config, seed, on_epoch=reporter, resume=member.resume)
+    running[(config.batch_size, slot)] = dataclasses.replace(member, slot=slot, resume=None)
+
+
+def _epoch(trainer: FusedTrainer, image_size: int) -> list[MemberEpoch] | str:
+    """The trainer's next epoch; or, where memory ran out in it, where (the error itself, and
+    the tensors its traceback holds, are dropped here)."""
+    try:
+        return trainer.run_epoch()
+    except (RuntimeError, MemoryError) as error:
+        if not is_out_of_memory(error):
+            raise
+        return out_of_memory(error, trainer.batch_size, image_size)
+
+
+def _make_room(
+    study: optuna.Study,
+    objective: Objective,
+    trainers: dict[int, FusedTrainer],
+    running: dict[tuple[int, int], Member],
+    waiting: list[Member],
+    where: str,
+    callbacks: list[TrialEnded],
+) -> int:
+    """Memory ran out in a fused epoch (`where`: out_of_memory's words): the fused networks
+    are freed and the run goes on with half as many trials at once, each put aside to go on
+    from its last finished epoch. No trial is at fault but one that ran out alone: it fails
+    with the reason. Returns how many trials now train at once."""
+    epochs = {
+        member.trial.number: len(trainers[member.config.batch_size].member_state(slot).history)
+        for (_, slot), member in running.items()
+    }
+    members = sorted(running.values(), key=lambda member: member.trial.number)
+    running.clear()
+    trainers.clear()  # the fused networks, and the members' half-trained epoch, go
+    gc.collect()
+    if objective.splits.train.images.device.type == "cuda":
+        torch.cuda.empty_cache()  # what the failed epoch left cached, for a narrower network
+    objective.background.drain()  # each member's last checkpoint is written
+    if len(members) == 1:
+        reason = f"{where}; {MEMORY_ADVICE}"
+        fail = functools.partial(_fail, study, objective, members[0].trial, reason, callbacks)
+        _conclude(study, objective, members[0], fail, {})
+        return 1
+    for member in members:
+        try:
+            member.resume = _last_epoch(objective, member, epochs[member.trial.number])
+        except CheckpointRefused as error:
+            cause = f"{where}, and its checkpoint cannot be read back ({error})"
+            _stop_all(study, objective, {(-1, member.slot): member}, {}, cause, again=True)
+            objective.progress.trial_lost(member.trial.number)
+            continue
+        waiting.append(member)
+    waiting.sort(key=lambda member: member.trial.number)
+    width = max(1, len(members) // 2)
+    numbers = ", ".join(str(member.trial.number) for member in members)
+    objective.progress.echo(
+        f"{where} with {len(members)} trials fused: going on with at most {width} at a time "
+        f"(trials {numbers} go on from their last finished epoch)"
+    )
+    return width
+
+
+def _last_epoch(objective: Objective, member: Member, epochs: int) -> dict[str, Any] | None:
+    """A member's TrainState.state_dict() after its `epochs` finished epochs, from its resume
+    checkpoint (None for none); CheckpointRefused when that checkpoint is not of them."""
+    info = member.trial.user_attrs.get(RESUME_ATTR)
+    if epochs == 0:
+        return None
+    if info is None or info["epoch"] != epochs:
+        raise CheckpointRefused(f"none of epoch {epochs}")
+    return objective.resume_store.load(info, member.config, member.seed, objective.precision).state
+
+
 def _start(
     study: optuna.Study,
     objective: Objective,
@@ -209,17 +325,8 @@ def _start(
             stops.check()
         config, seed = objective.start(trial)
         resume = objective.resume_point(trial, config, seed)
-        trainer = trainer_for(config.batch_size)
-        slot = trainer.free_slots[0]
-        objective.store_attrs(trial, {WORKER_ATTR: {**objective.worker, "slot": slot}})
-        trainer.start(
-            slot,
-            config,
-            seed,
-            on_epoch=EpochReporter(objective, trial, config, seed, fused=True),
-            resume=resume.state if resume else None,
-        )
-        running[(config.batch_size, slot)] = Member(trial, config, seed, slot, stack)
+        member = Member(trial, config, seed, -1, stack, resume.state if resume else None)
+        _seat(objective, trainer_for, running, member)
     except TrialFailed:
         stack.close()
         _tell(study, trial, TrialState.FAIL, None, callbacks)
@@ -234,8 +341,8 @@ def _start(
         raise
     except BaseException as error:
         _unstarted(study, objective, trial, stack, running)
-        if isinstance(error, torch.OutOfMemoryError):
-            reason = "out of device memory as it joined the fused trials; queued again to resume"
+        if is_out_of_memory(error):
+            reason = "out of memory as it joined the fused trials; queued again to resume"
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
             study.tell(trial, state=TrialState.FAIL)
             requeue(study, trial.number)
@@ -279,13 +386,19 @@ def _end(
         ending.pop(trial.number, None)
         return
 
+    image_size = objective.splits.train.image_size
+    if error is None:
+        try:
+            figures = objective.final_figures(result.state)
+        except (RuntimeError, MemoryError) as scoring:  # the held-back test set, on the device
+            if not is_out_of_memory(scoring):
+                raise
+            error = scoring
+
     def fail(reason: str) -> None:
-        trial.set_user_attr(FAIL_REASON_ATTR, reason)
-        objective.resume_store.discard(trial)
-        _tell(study, trial, TrialState.FAIL, None, callbacks)
+        _fail(study, objective, trial, reason, callbacks)
 
     if error is None:
-        figures = objective.final_figures(result.state)
         model = result.state.model
         if objective.background.threaded:  # the thread reads no device memory
             model = copy.deepcopy(model).cpu()
@@ -294,7 +407,7 @@ def _end(
             try:
                 objective.keep(trial, model, member.seed, figures)
             except OSError as error:  # a full disk fails the trial, as it does one alone
-                reason = failure_reason(error, member.config)
+                reason = failure_reason(error, member.config, image_size)
                 if reason is None:
                     raise
                 fail(reason)
@@ -311,7 +424,7 @@ def _end(
             _tell(study, trial, TrialState.PRUNED, None, callbacks)
 
     else:
-        reason = failure_reason(error, member.config)
+        reason = failure_reason(error, member.config, image_size)
         if reason is None:  # a bug: the run ends with its traceback, the trial says so
             objective.background.drain()
             store_error(trial, error)
@@ -347,6 +460,19 @@ def _conclude(
     finally:
         member.heartbeat.close()
     ending.pop(trial.number, None)
+
+
+def _fail(
+    study: optuna.Study,
+    objective: Objective,
+    trial: optuna.Trial,
+    reason: str,
+    callbacks: list[TrialEnded],
+) -> None:
+    """Tell a member's trial FAIL with `reason`; its checkpoints go."""
+    trial.set_user_attr(FAIL_REASON_ATTR, reason)
+    objective.resume_store.discard(trial)
+    _tell(study, trial, TrialState.FAIL, None, callbacks)
 
 
 def _is_finished(study: optuna.Study, trial: optuna.Trial) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,14 @@ from catdog.config import TrainConfig
 from catdog.errors import CatdogError
 from catdog.model import CatDogCNN
 from catdog.modelfile import save_model_file
-from catdog.train import EpochMetrics, TrainingDiverged, TrainState, evaluate, train
+from catdog.train import (
+    EpochMetrics,
+    TrainingDiverged,
+    TrainState,
+    evaluate,
+    is_out_of_memory,
+    train,
+)
 from study.attrs import (
     CHECKPOINT_ATTR,
     CHECKPOINT_SHA_ATTR,
@@ -134,18 +142,21 @@ class Objective:
         except (TrialFailed, optuna.exceptions.UpdateFinishedTrialError):
             # Its reason is stored; or another worker took it over (the worker says so).
             raise
-        except (TrainingDiverged, torch.OutOfMemoryError, OSError) as error:
-            reason = failure_reason(error, config)
+        except (OSError, RuntimeError, MemoryError) as error:  # divergence, disk, memory; or a bug
+            reason = failure_reason(error, config, self.splits.train.image_size)
             if reason is None:
                 store_error(trial, error)
                 raise
-            self.fail(trial, reason)
         except Exception as error:  # a bug: the run ends with its traceback, the trial says so
             store_error(trial, error)
             raise
-        self.resume_store.discard(trial)
-        self.ending(trial, "complete")
-        return trial_value(state.history[-1], self.ranks_by)
+        else:
+            self.resume_store.discard(trial)
+            self.ending(trial, "complete")
+            return trial_value(state.history[-1], self.ranks_by)
+        # Failed here, past the handler: the error's traceback, and the tensors its frames hold
+        # (gigabytes after running out of memory), are freed before the next trial allocates.
+        self.fail(trial, reason)
 
     def held_stops(self) -> contextlib.AbstractContextManager:
         """StopSignals.held() for a block, where this objective has stop signals."""
@@ -357,16 +368,42 @@ def store_error(trial: optuna.Trial, error: BaseException) -> None:
     trial.set_user_attr(FAIL_REASON_ATTR, f"error: {type(error).__name__}: {first_line}")
 
 
-def failure_reason(error: BaseException, config: TrainConfig | None) -> str | None:
-    """The one line stored on a trial that `error` ends, or None for an error that is a bug."""
+def failure_reason(
+    error: BaseException, config: TrainConfig | None, image_size: int | None = None
+) -> str | None:
+    """The one line stored on a trial that `error` ends, or None for an error that is a bug.
+
+    image_size: the training images' side in px, named when memory ran out."""
     if isinstance(error, TrainingDiverged):
         return str(error)
-    if isinstance(error, torch.OutOfMemoryError):
-        batch = f" at batch size {config.batch_size}" if config is not None else ""
-        return f"out of device memory{batch}; use a smaller batch size or fewer --jobs on this GPU"
+    if is_out_of_memory(error):
+        batch_size = config.batch_size if config is not None else None
+        return f"{out_of_memory(error, batch_size, image_size)}; {MEMORY_ADVICE}"
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return (
             f"disk full while writing a checkpoint ({error.strerror}); "
             "free space and run again; checkpoints of earlier trials are intact"
         )
     return None
+
+
+# What a user can change when a trial runs out of memory (TPE does not learn from a FAIL trial:
+# it may draw the same batch size again).
+MEMORY_ADVICE = (
+    "try a smaller --image-size, fewer --jobs or --fuse, or a --space file with smaller batch "
+    "sizes"
+)
+
+
+def out_of_memory(error: BaseException, batch_size: int | None, image_size: int | None) -> str:
+    """E.g. 'out of memory (2.5 GiB refused) at batch size 128 and 512 px': which memory, the
+    allocation refused, and the batch size and image size (px) it was for."""
+    what = "device memory" if isinstance(error, torch.OutOfMemoryError) else "memory"
+    refused = re.search(r"tried to allocate ([\d.]+) ?(bytes|[KMGT]iB)", str(error), re.I)
+    if refused is not None:
+        amount, unit = refused.groups()
+        size = f"{float(amount) / 2**30:.1f} GiB" if unit == "bytes" else f"{amount} {unit}"
+        what += f" ({size} refused)"
+    at = [f"batch size {batch_size}"] if batch_size is not None else []
+    at += [f"{image_size} px"] if image_size is not None else []
+    return f"out of {what}" + (f" at {' and '.join(at)}" if at else "")

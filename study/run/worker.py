@@ -108,6 +108,9 @@ def run_worker(
 
     # After each trial: how it ended, the dashboard's study note, dead workers' trials.
     callbacks = [progress.trial_finished, rewrite_note, take_over]
+    # A trial gone stale while this worker loaded its data is taken over here, with its
+    # reason, before study.optimize's own sweep (fail_stale_trials) could fail it without one.
+    take_over_dead_trials(study, plan.grace_period, progress.echo)
     stops.check()
     try:
         if plan.fuse > 1:

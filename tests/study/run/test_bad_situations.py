@@ -86,8 +86,8 @@ def test_out_of_memory_fails_that_trial_with_a_hint(run_cli, tiny_dataset, monke
     first, second = trials_of(STORAGE)
     assert first.state == TrialState.FAIL
     assert first.user_attrs["fail_reason"] == (
-        "out of device memory at batch size 128; use a smaller batch size or fewer --jobs "
-        "on this GPU"
+        "out of device memory (2.00 GiB refused) at batch size 128 and 64 px; try a smaller "
+        "--image-size, fewer --jobs or --fuse, or a --space file with smaller batch sizes"
     )
     assert second.state == TrialState.COMPLETE
 
