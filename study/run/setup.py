@@ -73,12 +73,14 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     )  # checked before the study is created or changed
     with storage_lock(url, f"study-{settings.study_name}"):
         stored = stored_study_attrs(storage, settings.study_name)
-        precision = study_precision(
+        chosen_precision = study_precision(
             settings.precision,
             device.type,
             stored,
-            lambda: choose_precision(settings.precision, device, source.image_size),
+            lambda: choose_precision(settings.precision, device),
         )
+        precision = chosen_precision.precision
+        progress.echo(str(chosen_precision))
         # Every worker ever started on this study gets its own ordinal, and from it its own
         # sampler seed (see worker_seed); this run's are reserved here, for all its workers.
         first_worker = int(stored.get(WORKERS_ATTR, 0))

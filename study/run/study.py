@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable
 
 import optuna
 
+from catdog.device import PrecisionChoice
 from catdog.errors import CatdogError
 from study.attrs import (
     SEARCH_SPACE_ATTR,
@@ -82,9 +84,11 @@ def stored_study_attrs(storage: optuna.storages.BaseStorage, study_name: str) ->
     return storage.get_study_user_attrs(study_id)
 
 
-def study_precision(requested: str, device_kind: str, stored: dict, choose) -> str:
-    """The precision this run trains in: the one the study chose for this kind of device
-    ("cpu", "cuda") when it has one, so that its trials never mix precisions (a trial
+def study_precision(
+    requested: str, device_kind: str, stored: dict, choose: Callable[[], PrecisionChoice]
+) -> PrecisionChoice:
+    """The precision this run trains in, and why: the one the study chose for this kind of
+    device ("cpu", "cuda") when it has one, so that its trials never mix precisions (a trial
     checkpointed in fp32 resumes in fp32); else `choose()`, the choice for this run.
 
     StudyMismatch when an explicit --precision differs from the study's.
@@ -98,7 +102,7 @@ def study_precision(requested: str, device_kind: str, stored: dict, choose) -> s
             f"--precision {requested} would mix precisions in one study: use --precision auto "
             "or another --study-name"
         )
-    return chosen
+    return PrecisionChoice(chosen, f"this study's, chosen when it first ran on {device_kind}")
 
 
 def data_key(source: DataSource, val_fraction: float = 0.0, split_seed: int = 0) -> str:
