@@ -37,7 +37,7 @@ class RunPlan:
     compile: bool = False  # torch.compile the model, once per worker process
     verbose: bool = False  # print every setting of each trial
     fuse: int = 1  # trials a worker trains at once, as one fused network (study.run.fused)
-    objective: str = "loss"  # what a trial's value is: its last loss, or 1 - its last accuracy
+    objective: str = "accuracy"  # a trial's value: 1 - its last accuracy, or its last loss
 
     @property
     def shares(self) -> list[int]:
