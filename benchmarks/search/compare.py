@@ -230,7 +230,8 @@ def markdown(table: list[dict], recording: Recording, title: str) -> str:
         f"# {title}",
         "",
         f"Recording: {meta.get('data')} ({meta.get('train_images')} training, "
-        f"{meta.get('test_images')} test images) at {meta.get('image_size')} px, "
+        + (f"{meta['val_images']} validation, " if "val_images" in meta else "")
+        + f"{meta.get('test_images')} test images) at {meta.get('image_size')} px, "
         f"{meta.get('device')}, {meta.get('precision')}, {meta.get('max_epochs')} epochs, "
         f"training seeds {recording.seeds()}, recorded {meta.get('started')}. "
         f"Replayed {datetime.date.today().isoformat()}.",

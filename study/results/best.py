@@ -83,12 +83,12 @@ def selection_note(trial: FrozenTrial, objective: str) -> str:
     figure that can: the test set picked it (optimistic), or a validation part did."""
     if eval_split(trial.user_attrs) == "val":
         return (
-            "It was picked on the validation part: its test accuracy, scored once after "
-            "training, is an unbiased figure (its validation accuracy is the optimistic one)."
+            "Picked on the validation part: its test accuracy, scored once after training, is "
+            "an unbiased figure."
         )
     points = TEST_SELECTION_BIAS_POINTS[objective]
     return (
-        f"The test set that scores it also picked it, so its test accuracy reads high (by "
-        f"{points:.1f} points on average in 40-trial studies of 1 000 test photos); for an "
-        "unbiased figure, run a study with --val-fraction 0.2."
+        f"The test set also picked this trial, so its test accuracy reads about {points:.1f} "
+        "points high (40-trial studies, 1 000 test photos); --val-fraction 0.2 gives an "
+        "unbiased figure."
     )

@@ -178,6 +178,12 @@ def _best_paragraph(study: optuna.Study, trials: list[FrozenTrial]) -> str:
     if eval_split(best.user_attrs) == "val":
         by = by.replace("test", "validation")
     text = f"By {by}: {_trial_sentence(best)} {selection_note(best, ranked_by(study))}"
+    optunas = study.best_trial.number
+    if optunas != best.number:  # the dashboard marks Optuna's: the first of equal values
+        text += (
+            f" (Optuna's own best trial, which the dashboard marks, is #{optunas}: as good by "
+            f"{by}, with a higher loss.)"
+        )
     other = other_best(study, trials)
     if other is not None:
         label, trial = other
