@@ -97,7 +97,8 @@ from study.settings import (
     type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="auto: bf16 on CUDA, and on CPU where a short probe shows it faster.",
+    help="auto: bf16 on CUDA, and on a CPU with bf16 instructions (AVX512-BF16, AMX-BF16, Arm "
+    "BF16), else fp32; the choice and its reason are printed. A study keeps its choice.",
 )
 @click.option(
     "--seed",
