@@ -24,7 +24,7 @@ def report(out: Path, storage: str, study_name: str, artifact_dir: str) -> None:
     # Imported here, not at the top: `catdog-study --help` must not load Optuna or matplotlib.
     from study.attrs import STUDY_DATA_ATTR
     from study.results.plots import write_report
-    from study.results.summary import describe_best, study_is_synthetic, trial_table
+    from study.results.summary import study_is_synthetic, trial_table
     from study.store.storage import redacted_url
     from study.store.studies import load_existing_study
 
@@ -36,7 +36,7 @@ def report(out: Path, storage: str, study_name: str, artifact_dir: str) -> None:
     if study_is_synthetic(study):
         click.echo("these figures are on SYNTHETIC shapes, not cats and dogs")
     click.echo(trial_table(trials).as_text())
-    click.echo(f"\n{describe_best(study)}\n")
+    click.echo("")
     for written in write_report(study, out):
         if written.written:
             click.echo(f"wrote {out / written.name}")
