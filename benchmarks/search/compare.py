@@ -6,6 +6,11 @@
 writes OUT.csv (one row per replayed study) and OUT.md (the summary table, one row per
 candidate and objective). Studies of the same seed share the sampler's seed, so the first
 candidate (the product's default, `today`) is compared with the others seed by seed.
+
+On a recording with a validation part, `--select test val` replays every study both ways (see
+replay.py) and OUT.md adds the selection-bias table (bias.py): the test accuracy of the trial
+each study calls best, and how far the figure a study reports overstates what it scores on the
+set that did not pick it.
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ from pathlib import Path
 
 import optuna
 
+from benchmarks.search.bias import SetGaps, bias_markdown, bias_table
 from benchmarks.search.candidates import DEFAULT_CANDIDATES, candidate
 from benchmarks.search.recording import Recording, load_recording
-from benchmarks.search.replay import OBJECTIVES, SIGNALS, StudyOutcome, replay_study
+from benchmarks.search.replay import (
+    OBJECTIVES,
+    PARTIAL_HELP,
+    SELECTIONS,
+    SIGNALS,
+    StudyOutcome,
+    replay_study,
+)
+from benchmarks.search.spread import mean_sd, percentile
 
 REGION_WITHIN = 0.03  # a configuration is in the best region within 3 points of the best
 
@@ -72,12 +86,19 @@ class Row:
     failed: int
     region_trained: bool  # a trial of the best region ran at least half of max_epochs
     best_in_region: bool  # the study's best trial is of the best region
+    # With a validation part (else "test" and nan): the set the study selected on, its best
+    # trial's final validation accuracy, and what the selecting set scores above the other
+    # where nothing is picked, at that trial's accuracy (see bias.SetGaps).
+    select: str = "test"
+    best_val_accuracy: float = float("nan")
+    set_gap: float = float("nan")
 
     @classmethod
-    def of(cls, outcome: StudyOutcome, region: set[tuple], max_epochs: int) -> Row:
+    def of(cls, outcome: StudyOutcome, region: set[tuple], max_epochs: int, gaps: SetGaps) -> Row:
         complete = [t for t in outcome.trials if t.state == "complete"]
         best = outcome.best
         in_region = [t for t in outcome.trials if (t.optimizer, t.grid_lr, t.shuffle) in region]
+        gap = gaps.test_minus_val(best) if best else float("nan")
         return cls(
             candidate=outcome.candidate,
             objective=outcome.objective,
@@ -87,34 +108,43 @@ class Row:
             best_trial=best.number if best else -1,
             best_is_report_run=bool(best and best.paper_run),
             max_final_accuracy=max((t.test_accuracy for t in complete), default=float("nan")),
-            max_seen_accuracy=max(t.test_accuracy for t in outcome.trials),
+            max_seen_accuracy=max(
+                (t.test_accuracy for t in outcome.trials if t.epochs_run), default=float("nan")
+            ),
             epochs=outcome.epochs,
             seconds=round(outcome.seconds, 1),
             pruned=outcome.count("pruned"),
             failed=outcome.count("failed"),
             region_trained=any(2 * t.epochs_run >= max_epochs for t in in_region),
             best_in_region=bool(best and (best.optimizer, best.grid_lr, best.shuffle) in region),
+            select=outcome.select,
+            best_val_accuracy=best.val_accuracy if best else float("nan"),
+            set_gap=gap if outcome.select == "test" else -gap,
         )
 
 
 def _replay_rows(job: tuple) -> list[Row]:
-    path, names, objectives, signal, seed, trials, max_epochs = job
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path, names, objectives, signal, seed, trials, max_epochs, selects, partial = job
+    # ERROR: a trial that fails as recorded (diverged, or not recorded yet) is part of a replay.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     recording = _load_cached(path)
-    region = best_region(recording)
+    region, gaps = best_region(recording), SetGaps.of(recording)
     rows = []
-    for objective in objectives:
-        for name in names:
-            outcome = replay_study(
-                recording,
-                candidate(name),
-                seed=seed,
-                trials=trials,
-                objective=objective,
-                signal=signal,
-                max_epochs=max_epochs,
-            )
-            rows.append(Row.of(outcome, region, max_epochs or recording.max_epochs))
+    for select in selects:
+        for objective in objectives:
+            for name in names:
+                outcome = replay_study(
+                    recording,
+                    candidate(name),
+                    seed=seed,
+                    trials=trials,
+                    objective=objective,
+                    signal=signal,
+                    max_epochs=max_epochs,
+                    select=select,
+                    partial=partial,
+                )
+                rows.append(Row.of(outcome, region, max_epochs or recording.max_epochs, gaps))
     return rows
 
 
@@ -137,12 +167,17 @@ def run_comparison(
     trials: int = 40,
     max_epochs: int | None = None,
     jobs: int = 1,
+    selects: Iterable[str] = ("test",),
+    partial: bool = False,
 ) -> list[Row]:
-    names = tuple(names)
+    names, selects = tuple(names), tuple(selects)
     for name in names:
         candidate(name)  # every name checked before anything runs
+    if "val" in selects and not _load_cached(str(path)).has_validation:
+        raise ValueError(f"{path} has no validation part: record it with --val-fraction")
     work = [
-        (str(path), names, tuple(objectives), signal, seed, trials, max_epochs) for seed in seeds
+        (str(path), names, tuple(objectives), signal, seed, trials, max_epochs, selects, partial)
+        for seed in seeds
     ]
     if jobs == 1:
         return [row for job in work for row in _replay_rows(job)]
@@ -150,39 +185,34 @@ def run_comparison(
         return [row for rows in pool.map(_replay_rows, work) for row in rows]
 
 
-def _stats(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if v == v]  # drop nan
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def summarise(rows: list[Row], baseline: str = "today") -> list[dict]:
-    """One dict per (objective, candidate): means and spreads over seeds, paired to baseline."""
-    by_key: dict[tuple[str, str], dict[int, Row]] = {}
+    """One dict per (objective, selecting set, candidate): means and spreads over seeds, paired
+    to baseline."""
+    by_key: dict[tuple[str, str, str], dict[int, Row]] = {}
     for row in rows:
-        by_key.setdefault((row.objective, row.candidate), {})[row.seed] = row
+        by_key.setdefault((row.objective, row.select, row.candidate), {})[row.seed] = row
     table = []
-    for (objective, name), of_seed in by_key.items():
-        base = by_key.get((objective, baseline), {})
+    for (objective, select, name), of_seed in by_key.items():
+        base = by_key.get((objective, select, baseline), {})
         seeds = sorted(of_seed)
         best = [of_seed[s].best_accuracy for s in seeds]
         paired = [of_seed[s].best_accuracy - base[s].best_accuracy for s in seeds if s in base]
         base_epochs = statistics.fmean(base[s].epochs for s in seeds if s in base) if base else 0
         epochs = statistics.fmean(of_seed[s].epochs for s in seeds)
-        mean_best, sd_best = _stats(best)
-        mean_diff, sd_diff = _stats(paired)
+        mean_best, sd_best = mean_sd(best)
+        mean_diff, sd_diff = mean_sd(paired)
         table.append(
             {
                 "objective": objective,
+                "select": select,
                 "candidate": name,
                 "seeds": len(seeds),
                 "best_acc": mean_best,
                 "best_acc_sd": sd_best,
-                "best_acc_p10": _percentile(best, 0.1),
+                "best_acc_p10": percentile(best, 0.1),
                 "vs_baseline": mean_diff,
                 "vs_baseline_se": sd_diff / len(paired) ** 0.5 if paired else float("nan"),
-                "max_final_acc": _stats([of_seed[s].max_final_accuracy for s in seeds])[0],
+                "max_final_acc": mean_sd([of_seed[s].max_final_accuracy for s in seeds])[0],
                 "epochs": epochs,
                 "cost_vs_baseline": epochs / base_epochs if base_epochs else float("nan"),
                 "pruned": statistics.fmean(of_seed[s].pruned for s in seeds),
@@ -194,20 +224,14 @@ def summarise(rows: list[Row], baseline: str = "today") -> list[dict]:
     return table
 
 
-def _percentile(values: list[float], q: float) -> float:
-    values = sorted(v for v in values if v == v)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def markdown(table: list[dict], recording: Recording, title: str) -> str:
     meta = recording.meta
     lines = [
         f"# {title}",
         "",
         f"Recording: {meta.get('data')} ({meta.get('train_images')} training, "
-        f"{meta.get('test_images')} test images) at {meta.get('image_size')} px, "
+        + (f"{meta['val_images']} validation, " if "val_images" in meta else "")
+        + f"{meta.get('test_images')} test images) at {meta.get('image_size')} px, "
         f"{meta.get('device')}, {meta.get('precision')}, {meta.get('max_epochs')} epochs, "
         f"training seeds {recording.seeds()}, recorded {meta.get('started')}. "
         f"Replayed {datetime.date.today().isoformat()}.",
@@ -225,8 +249,10 @@ def markdown(table: list[dict], recording: Recording, title: str) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
+        # A study that selected on the validation part says so after its objective.
+        objective = r["objective"] + (" (on val)" if r["select"] == "val" else "")
         lines.append(
-            f"| {r['objective']} | {r['candidate']} | {100 * r['best_acc']:.1f} ± "
+            f"| {objective} | {r['candidate']} | {100 * r['best_acc']:.1f} ± "
             f"{100 * r['best_acc_sd']:.1f} | {100 * r['best_acc_p10']:.1f} | "
             f"{100 * r['vs_baseline']:+.1f} ± {100 * r['vs_baseline_se']:.1f} | "
             f"{100 * r['max_final_acc']:.1f} | {r['epochs']:.0f} | {r['cost_vs_baseline']:.2f} | "
@@ -253,7 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=["loss"])
     parser.add_argument("--signal", choices=SIGNALS, default="loss")
+    parser.add_argument(
+        "--select",
+        nargs="+",
+        choices=SELECTIONS,
+        default=["test"],
+        help="select on the test set (today's way) and/or the recording's validation part",
+    )
     parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--partial", action="store_true", help=PARTIAL_HELP)
     parser.add_argument("--max-epochs", type=int)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.csv and OUT.md")
@@ -268,11 +302,20 @@ def main(argv: list[str] | None = None) -> int:
         trials=args.trials,
         max_epochs=args.max_epochs,
         jobs=args.jobs,
+        selects=args.select,
+        partial=args.partial,
     )
     write_csv(rows, args.out.with_suffix(".csv"))
     title = f"Replayed studies on {args.recording.name}"
     title += f" ({args.trials} trials, signal {args.signal})"
+    if args.partial:
+        title += (
+            f" — PARTIAL: {len(recording.runs)} runs recorded so far; trials of configurations "
+            "not recorded yet failed"
+        )
     text = markdown(summarise(rows, args.candidates[0]), recording, title)
+    if recording.has_validation:
+        text += "\n" + bias_markdown(bias_table(rows), recording, rows)
     args.out.with_suffix(".md").write_text(text)
     print(text)
     return 0

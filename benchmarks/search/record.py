@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         precision = recording.meta["precision"]
     else:
-        precision = choose_precision(args.precision, device, args.image_size)
+        precision = choose_precision(args.precision, device).precision
         recording = Recording(
             new_meta(args, device, precision, len(splits.train), len(splits.test))
         )

@@ -100,11 +100,13 @@ def bench(
     source = resolve_data(data, image_size, click.echo)
     target = resolve_device(device)
     configure(target)
+    chosen = choose_precision(precision, target)
+    click.echo(str(chosen))
     settings = BenchSettings(
         image_size=image_size,
         batches=batches,
         repeats=repeats,
-        precision=choose_precision(precision, target, image_size),
+        precision=chosen.precision,
         compile=compile,
         fuse=fuse,
     )

@@ -14,6 +14,7 @@ from study.commands.options import data_option, device_option, storage_options
 from study.settings import (
     DEFAULT_ARTIFACT_DIR,
     DEFAULT_MAX_EPOCHS,
+    DEFAULT_OBJECTIVE,
     DEFAULT_PRUNER,
     DEFAULT_STORAGE,
     DEFAULT_STUDY_NAME,
@@ -56,10 +57,10 @@ from study.settings import (
 @click.option(
     "--objective",
     type=click.Choice(OBJECTIVES),
-    default="loss",
-    show_default=True,
-    help="What the study ranks its trials by: the last epoch's test loss, or its test "
-    "accuracy (minimising the error, 1 - accuracy). Pruning compares test losses either way.",
+    default=None,
+    help="What the study ranks its trials by: the last epoch's test accuracy (minimising the "
+    "error, 1 - accuracy) or its test loss. Pruning compares test losses either way. Default: "
+    f"{DEFAULT_OBJECTIVE} for a new study; a study keeps the one it started with.",
 )
 @click.option(
     "--space",
@@ -96,7 +97,8 @@ from study.settings import (
     type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="auto: bf16 on CUDA, and on CPU where a short probe shows it faster.",
+    help="auto: bf16 on CUDA, and on a CPU with bf16 instructions (AVX512-BF16, AMX-BF16, Arm "
+    "BF16), else fp32; the choice and its reason are printed. A study keeps its choice.",
 )
 @click.option(
     "--seed",
@@ -187,8 +189,8 @@ from study.settings import (
 )
 @storage_options
 def optimize(verbosity: int | None, **options) -> None:
-    """Search the training settings (by default the report's four) for the lowest test loss
-    (or, with --objective accuracy, the highest test accuracy).
+    """Search the training settings (by default the report's four) for the highest test
+    accuracy (or, with --objective loss, the lowest test loss).
 
     Running the same command again continues the same study.
     """

@@ -19,7 +19,6 @@ from study.attrs import (
     CONFIG_ATTR,
     PAPER_RUN_ATTR,
     STUDY_DATA_ATTR,
-    STUDY_OBJECTIVE_ATTR,
     TEST_ACCURACY_ATTR,
     TEST_LOSS_ATTR,
     accuracy_attr,
@@ -28,6 +27,14 @@ from study.attrs import (
     loss_attr,
 )
 from study.optuna_private import queued_params
+from study.results.best import (
+    best_trial,
+    finished,
+    other_best,
+    rank_key,
+    ranked_by,
+    selection_note,
+)
 from study.results.curves import describe_outcome, read_curves
 from study.results.labels import describe_config, describe_setting, number, on_off, percent
 from study.space.dimensions import to_config
@@ -68,47 +75,16 @@ def study_is_synthetic(study: optuna.Study) -> bool:
     return is_synthetic(study.user_attrs.get(STUDY_DATA_ATTR))
 
 
-def best_trial(trials: list[FrozenTrial]) -> FrozenTrial | None:
-    """The finished trial with the lowest objective (test loss, or validation loss)."""
-    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    return min(finished, key=lambda t: (t.value, t.number), default=None)
-
-
-def ranked_by(study: optuna.Study) -> str:
-    """'loss' or 'accuracy': what the study ranks its trials by (--objective)."""
-    return study.user_attrs.get(STUDY_OBJECTIVE_ATTR, "loss")
-
-
-def other_best(study: optuna.Study, trials: list[FrozenTrial]) -> tuple[str, FrozenTrial] | None:
-    """The best finished trial by the figure the study does not rank by, when it is not the
-    study's best: ('highest accuracy', trial) for a study ranked by loss, or ('lowest loss',
-    trial) for one ranked by accuracy. Figures are on the set that judged each trial."""
-    best = best_trial(trials)
-    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    if best is None:
-        return None
-
-    def figure(trial: FrozenTrial, name: str) -> float:
-        split = eval_split(trial.user_attrs)
-        attr = accuracy_attr(split) if name == "accuracy" else loss_attr(split)
-        value = trial.user_attrs.get(attr)
-        return float("nan") if value is None else value
-
-    if ranked_by(study) == "loss":
-        label, other = "highest accuracy", max(finished, key=lambda t: figure(t, "accuracy"))
-    else:
-        label, other = "lowest loss", min(finished, key=lambda t: figure(t, "loss"))
-    return None if other.number == best.number else (label, other)
-
-
 def describe_best(study: optuna.Study) -> str:
     """Optuna's best trial for the terminal, and the best by the other figure when it differs,
     or why there is none."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    trials = study.get_trials(deepcopy=False)
+    best = best_trial(trials)
+    if best is None:
         return "no trial has finished yet, so there is no best trial"
-    best = study.best_trial
     lines = [f"best trial {best.number}: {_config_and_figures(best)}"]
-    other = other_best(study, study.get_trials(deepcopy=False))
+    lines.append(f"  {selection_note(best, ranked_by(study))}")
+    other = other_best(study, trials)
     if other is not None:
         label, trial = other
         lines.append(f"{label}: trial {trial.number}: {_config_and_figures(trial)}")
@@ -201,7 +177,13 @@ def _best_paragraph(study: optuna.Study, trials: list[FrozenTrial]) -> str:
     by = "test loss" if ranked_by(study) == "loss" else "test accuracy"
     if eval_split(best.user_attrs) == "val":
         by = by.replace("test", "validation")
-    text = f"By {by}: {_trial_sentence(best)}"
+    text = f"By {by}: {_trial_sentence(best)} {selection_note(best, ranked_by(study))}"
+    optunas = study.best_trial.number
+    if optunas != best.number:  # the dashboard marks Optuna's: the first of equal values
+        text += (
+            f" (Optuna's own best trial, which the dashboard marks, is #{optunas}: as good by "
+            f"{by}, with a higher loss.)"
+        )
     other = other_best(study, trials)
     if other is not None:
         label, trial = other
@@ -275,7 +257,7 @@ def _padded(cells, widths: list[int]) -> str:
 
 
 def trial_table(trials: list[FrozenTrial], *, now: datetime.datetime | None = None) -> TrialTable:
-    """Every trial, finished ones by objective value, then the rest by number.
+    """Every trial: finished ones best first (see study.results.best), then the rest by number.
 
     Where trials were chosen on a validation split, a `val loss` column shows the objective;
     otherwise the objective is the test loss column.
@@ -290,11 +272,12 @@ def trial_table(trials: list[FrozenTrial], *, now: datetime.datetime | None = No
         "report configuration",
     )
 
-    def order(trial: FrozenTrial) -> tuple:
-        return (trial.value is None, trial.value if trial.value is not None else 0, trial.number)
-
+    # A pruned trial's value is its last reported loss, not comparable with an error.
+    ranked = sorted(finished(trials), key=rank_key)
+    numbers = {t.number for t in ranked}
+    rest = sorted((t for t in trials if t.number not in numbers), key=lambda t: t.number)
     rows = []
-    for trial in sorted(trials, key=order):
+    for trial in ranked + rest:
         params, attrs = planned_params(trial), trial.user_attrs
         curves = read_curves(attrs)
         lr = params.get("lr")

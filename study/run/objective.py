@@ -1,5 +1,6 @@
-"""The Optuna objective: one trial trains the CNN with the trial's config and returns its loss on
-the evaluation set: the test set (the report's protocol) or a validation part of the training set.
+"""The Optuna objective: one trial trains the CNN with the trial's config and returns its error
+(1 - accuracy; or with --objective loss its loss) on the evaluation set: the test set (the
+report's protocol) or a validation part of the training set.
 
 Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial; per-epoch
 curves and the final figures are stored as user attrs (the dashboard shows them), and the
@@ -91,7 +92,7 @@ class Objective:
     trial_ending: TrialEnding | None = None
     compile: bool = False  # torch.compile the model; compiled once per process (see new_state)
     stops: StopSignals | None = None  # checked after every epoch (see StopSignals.check)
-    ranks_by: str = "loss"  # --objective: the trial's value is its last loss, or 1 - accuracy
+    ranks_by: str = "accuracy"  # --objective: a trial's value is 1 - its last accuracy, or loss
     worker: dict[str, Any] = field(default_factory=lambda: WorkerProcess.this().to_attr())
     # Where the per-epoch writes go: at once (one trial at a time), or to the fused run's
     # thread beside its training loop (see background.py).
@@ -99,7 +100,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Suggest a configuration, train it reporting every epoch, keep the model, return
-        the last epoch's evaluation loss.
+        the last epoch's evaluation error or loss (see trial_value).
 
         A stop is held back from the moment this returns until the next trial starts here
         (see StopSignals.hold): Optuna tells this trial and asks for the next meanwhile."""

@@ -40,7 +40,7 @@ class RunPlan:
     # By fused width, which blocks' convolutions run split (measured by --fuse auto; else none:
     # the device's default, see catdog.fused.FusedTrainer).
     fuse_split: dict[int, tuple[bool, ...]] = field(default_factory=dict)
-    objective: str = "loss"  # what a trial's value is: its last loss, or 1 - its last accuracy
+    objective: str = "accuracy"  # a trial's value: 1 - its last accuracy, or its last loss
 
     @property
     def shares(self) -> list[int]:

@@ -28,6 +28,7 @@ from study.run.study import (
     make_sampler,
     open_study,
     stored_study_attrs,
+    study_objective,
     study_precision,
     worker_seed,
 )
@@ -72,12 +73,20 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     )  # checked before the study is created or changed
     with storage_lock(url, f"study-{settings.study_name}"):
         stored = stored_study_attrs(storage, settings.study_name)
-        precision = study_precision(
+        chosen_precision = study_precision(
             settings.precision,
             device.type,
             stored,
-            lambda: choose_precision(settings.precision, device, source.image_size),
+            lambda: choose_precision(settings.precision, device),
         )
+        precision = chosen_precision.precision
+        progress.echo(str(chosen_precision))
+        eval_split = "val" if settings.val_fraction else "test"
+        objective, kept = study_objective(
+            settings.objective, settings.study_name, stored, eval_split
+        )
+        if kept is not None:
+            progress.echo(kept)
         # Every worker ever started on this study gets its own ordinal, and from it its own
         # sampler seed (see worker_seed); this run's are reserved here, for all its workers.
         first_worker = int(stored.get(WORKERS_ATTR, 0))
@@ -86,8 +95,8 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
             study_name=settings.study_name,
             space=space,
             data_key=data_key(source, settings.val_fraction, settings.seed),
-            objective=settings.objective,
-            eval_split="val" if settings.val_fraction else "test",
+            objective=objective,
+            eval_split=eval_split,
             sampler=make_sampler(space, worker_seed(settings.seed, first_worker)),
             pruner=make_pruner(settings.pruner, space.max_epochs),
             allow_space_change=settings.allow_space_change,
@@ -130,7 +139,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         verbose=progress.verbose,
         fuse=fuse.width,
         fuse_split=fuse.split_layers,
-        objective=settings.objective,
+        objective=objective,
     )
     return plan, study
 

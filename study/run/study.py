@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable
 
 import optuna
 
+from catdog.device import PrecisionChoice
 from catdog.errors import CatdogError
 from study.attrs import (
     SEARCH_SPACE_ATTR,
@@ -20,7 +22,7 @@ from study.attrs import (
     STUDY_PRECISION_ATTR,
 )
 from study.data.source import DataSource
-from study.settings import PRUNERS
+from study.settings import DEFAULT_OBJECTIVE, PRUNERS
 from study.space.dimensions import SearchSpace
 
 
@@ -82,9 +84,11 @@ def stored_study_attrs(storage: optuna.storages.BaseStorage, study_name: str) ->
     return storage.get_study_user_attrs(study_id)
 
 
-def study_precision(requested: str, device_kind: str, stored: dict, choose) -> str:
-    """The precision this run trains in: the one the study chose for this kind of device
-    ("cpu", "cuda") when it has one, so that its trials never mix precisions (a trial
+def study_precision(
+    requested: str, device_kind: str, stored: dict, choose: Callable[[], PrecisionChoice]
+) -> PrecisionChoice:
+    """The precision this run trains in, and why: the one the study chose for this kind of
+    device ("cpu", "cuda") when it has one, so that its trials never mix precisions (a trial
     checkpointed in fp32 resumes in fp32); else `choose()`, the choice for this run.
 
     StudyMismatch when an explicit --precision differs from the study's.
@@ -98,7 +102,37 @@ def study_precision(requested: str, device_kind: str, stored: dict, choose) -> s
             f"--precision {requested} would mix precisions in one study: use --precision auto "
             "or another --study-name"
         )
-    return chosen
+    return PrecisionChoice(chosen, f"this study's, chosen when it first ran on {device_kind}")
+
+
+def study_objective(
+    requested: str | None, study_name: str, stored: dict, eval_split: str
+) -> tuple[str, str | None]:
+    """What the study ranks its trials by, and a line to print when it is not what a new study
+    would: a new study ranks by `requested` (--objective), else DEFAULT_OBJECTIVE; an existing
+    one by the objective it started with (loss, for one started before the objective was stored).
+
+    StudyMismatch when an explicit --objective differs from the study's.
+    """
+    if SEARCH_SPACE_ATTR not in stored:  # a new study (open_study stores both together)
+        return requested or DEFAULT_OBJECTIVE, None
+    kept = stored.get(STUDY_OBJECTIVE_ATTR, "loss")
+    if requested not in (None, kept):
+        raise StudyMismatch(_objective_mismatch(study_name, kept, requested, eval_split))
+    if requested is None and kept != DEFAULT_OBJECTIVE:
+        return kept, (
+            f"study {study_name!r} ranks its trials by {metric_name(kept, eval_split)}, as it "
+            f"did when it started (new studies rank by {DEFAULT_OBJECTIVE}: another --study-name)"
+        )
+    return kept, None
+
+
+def _objective_mismatch(study_name: str, kept: str, requested: str, eval_split: str) -> str:
+    return (
+        f"study {study_name!r} ranks its trials by {metric_name(kept, eval_split)}; "
+        f"--objective {requested} would rank them by another figure: use --objective "
+        f"{kept} or another --study-name"
+    )
 
 
 def data_key(source: DataSource, val_fraction: float = 0.0, split_seed: int = 0) -> str:
@@ -131,10 +165,10 @@ def open_study(
 ) -> optuna.Study:
     """Create the study or continue it, refusing settings it was not started with.
 
-    objective: "loss" or "accuracy" (--objective); eval_split: "test" or "val", the set that
-    judges the trials. Raises StudyMismatch when the study maximises, ranks its trials by
-    another objective, was run on other data (another data_key), or was started with another
-    space (unless allowed and Optuna can hold both).
+    objective: "loss" or "accuracy", as study_objective resolved it; eval_split: "test" or
+    "val", the set that judges the trials. Raises StudyMismatch when the study maximises, ranks
+    its trials by another objective, was run on other data (another data_key), or was started
+    with another space (unless allowed and Optuna can hold both).
     """
     study = optuna.create_study(
         storage=storage,
@@ -147,7 +181,7 @@ def open_study(
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
         raise StudyMismatch(
             f"study {study_name!r} maximises its objective; catdog studies minimise "
-            "test loss: use another --study-name"
+            "theirs (an error or a loss): use another --study-name"
         )
     stored_space = study.user_attrs.get(SEARCH_SPACE_ATTR)
     wanted_space = {"name": space.name, "fingerprint": space.fingerprint(), **space.to_dict()}
@@ -161,11 +195,7 @@ def open_study(
         return study
     ranked_by = study.user_attrs.get(STUDY_OBJECTIVE_ATTR, "loss")  # older studies: loss
     if ranked_by != objective:
-        raise StudyMismatch(
-            f"study {study_name!r} ranks its trials by {metric_name(ranked_by, eval_split)}; "
-            f"--objective {objective} would rank them by another figure: use --objective "
-            f"{ranked_by} or another --study-name"
-        )
+        raise StudyMismatch(_objective_mismatch(study_name, ranked_by, objective, eval_split))
     if study.user_attrs.get(STUDY_DATA_ATTR, data_key) != data_key:
         raise StudyMismatch(
             f"study {study_name!r} was run on {study.user_attrs[STUDY_DATA_ATTR]}; "
@@ -174,6 +204,8 @@ def open_study(
     if stored_space["fingerprint"] != space.fingerprint():
         _change_space(study, stored_space, space, allow_space_change)
         study.set_user_attr(SEARCH_SPACE_ATTR, wanted_space)
+    if STUDY_OBJECTIVE_ATTR not in study.user_attrs:  # so that report and export need not guess
+        study.set_user_attr(STUDY_OBJECTIVE_ATTR, ranked_by)
     return study
 
 

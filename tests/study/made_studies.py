@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from catdog.paper import PAPER_RUNS
-from study.attrs import PAPER_RUN_ATTR
+from study.attrs import PAPER_RUN_ATTR, SEARCH_SPACE_ATTR, STUDY_DATA_ATTR
+from study.data.source import data_source
+from study.run.study import data_key
+from study.space.builtin import report_space
 
 DISTRIBUTIONS = {
     "optimizer": CategoricalDistribution(["sgd", "adam"]),
@@ -87,4 +92,17 @@ def made_study(storage: str, name: str = "made") -> optuna.Study:
     ]
     for trial in trials:
         study.add_trial(trial)
+    return study
+
+
+def study_before_the_objective(
+    storage: str, data: Path, *, max_epochs: int, name: str = "catdog"
+) -> optuna.Study:
+    """An empty study as `optimize` left it before a study stored its objective (each ranked
+    its trials by test loss then): its space and data attrs, no objective, no metric name."""
+    space = report_space(max_epochs)
+    study = optuna.create_study(storage=storage, study_name=name, direction="minimize")
+    stored_space = {"name": space.name, "fingerprint": space.fingerprint(), **space.to_dict()}
+    study.set_user_attr(SEARCH_SPACE_ATTR, stored_space)
+    study.set_user_attr(STUDY_DATA_ATTR, data_key(data_source(data)))
     return study

@@ -46,7 +46,7 @@ def test_each_finished_trial_carries_validation_and_test_figures(run_cli, tiny_d
     assert result.exit_code == 0, result.output
     assert "32 training, 8 validation and 16 test images" in result.output
     study = optuna.load_study(study_name="catdog", storage=STORAGE)
-    assert study.metric_names == ["validation loss"]
+    assert study.metric_names == ["validation error (1 - accuracy)"]
     for trial in study.trials:
         assert trial.state == optuna.trial.TrialState.COMPLETE
         attrs = trial.user_attrs
@@ -55,11 +55,13 @@ def test_each_finished_trial_carries_validation_and_test_figures(run_cli, tiny_d
         assert all(len(attrs[name]) == epochs for name in VAL_CURVES)
         assert "epoch_test_loss" not in attrs
         assert list(trial.intermediate_values.values()) == attrs["epoch_val_loss"]
-        assert trial.value == attrs["val_loss"] == attrs["epoch_val_loss"][-1]
+        assert attrs["val_loss"] == attrs["epoch_val_loss"][-1]
+        assert trial.value == 1 - attrs["val_accuracy"] == 1 - attrs["epoch_val_accuracy"][-1]
         assert 0 <= attrs["val_accuracy"] <= 1 and 0 <= attrs["test_accuracy"] <= 1
         assert attrs["test_loss"] > 0
     best_lines = result.output.split("best trial")[1]
     assert "validation loss" in best_lines and "test accuracy" in best_lines
+    assert "Picked on the validation part: its test accuracy, scored once" in best_lines
 
 
 def test_a_study_cannot_mix_protocols(run_cli, tiny_dataset):

@@ -505,17 +505,16 @@ def test_ctrl_c_at_any_moment_ends_the_run_with_its_message(in_tmp, tiny_dataset
 
 
 def test_the_study_keeps_the_precision_it_chose(run_cli, tiny_dataset, monkeypatch):
-    import study.run.setup as setup_module
-
     args = ["--storage", STORAGE, "--trials", 1, "--max-epochs", 1, "--no-seed-configs"]
     first = run_cli(
         "optimize", "--data", tiny_dataset, "--device", "cpu", "--precision", "fp32", *args
     )
     assert first.exit_code == 0, first.output
-    # A busy machine's probe would now choose bf16: the study trains in fp32 all the same.
-    monkeypatch.setattr(setup_module, "choose_precision", lambda *a: "bf16")
+    # A CPU with bf16 instructions would choose bf16: the study trains in fp32 all the same.
+    monkeypatch.setattr("catdog.device.cpu_features", lambda: frozenset({"avx512_bf16"}))
     second = run_cli("optimize", "--data", tiny_dataset, "--device", "cpu", *args)
     assert second.exit_code == 0, second.output
+    assert "precision: fp32 (this study's, chosen when it first ran on cpu)" in second.output
     assert [t.user_attrs["precision"] for t in trials_of(STORAGE)] == ["fp32", "fp32"]
     mixed = run_cli(
         "optimize", "--data", tiny_dataset, "--device", "cpu", "--precision", "bf16", *args
