@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from study.data.source import DataSource
+from study.settings import DEFAULT_STORAGE_TIMEOUT_S
 from study.space.dimensions import SearchSpace
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class RunPlan:
     verbose: bool = False  # print every setting of each trial
     fuse: int = 1  # trials a worker trains at once, as one fused network (study.run.fused)
     objective: str = "loss"  # what a trial's value is: its last loss, or 1 - its last accuracy
+    storage_timeout: float = DEFAULT_STORAGE_TIMEOUT_S  # s a call waits for a silent database
 
     @property
     def shares(self) -> list[int]:
