@@ -99,7 +99,10 @@ def probe_storage(url: str) -> RDBStorage | None:
         folder = existing_folder(Path(parsed.database).parent)
         if problem := writable_folder_problem(folder):
             raise StorageError(f"cannot write the study database {parsed.database}: {problem}")
-        check_database_room(parsed.database)
+        database = Path(parsed.database)
+        if database.is_file() and not os.access(database, os.W_OK):
+            raise StorageError(f"cannot write the study database {database}: it is read-only")
+        check_database_room(database)
     try:
         return open_existing_storage(url)
     except NoStudyDatabase:
@@ -136,7 +139,7 @@ def _sqlite_uri(path: Path, mode: str) -> str:
 def _sqlite_opener(path: Path, mode: str, *, writes: bool) -> functools.partial:
     """Opens the existing SQLite file `path` in `mode`, never creating it (a partial of
     sqlite3.connect: it can be pickled with the storage, unlike a closure)."""
-    # isolation_level None: the driver issues no BEGIN of its own; _begin_immediate does.
+    # isolation_level None: the driver issues no BEGIN of its own; begin_immediate does.
     driver_begins = {"isolation_level": None} if writes else {}
     return functools.partial(
         sqlite3.connect,

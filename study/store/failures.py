@@ -82,9 +82,8 @@ def is_unreachable(error: sqlalchemy.exc.DBAPIError, backend: str) -> bool:
 def reason_of(error: sqlalchemy.exc.DBAPIError) -> str:
     """The driver's reason in a few words: 'Connection refused', 'database or disk is full'."""
     first = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
-    return " ".join(
-        first.rsplit("failed: ", 1)[-1].split()
-    )  # psycopg: "connection ... failed: WHY"
+    why = first.rsplit("failed: ", 1)[-1]  # psycopg: "connection to server at ... failed: WHY"
+    return " ".join(why.split())
 
 
 def full_database(
@@ -106,6 +105,7 @@ def check_database_room(database: str | Path) -> None:
 
 
 def no_room_for_database(database: str | Path) -> StorageFull:
+    """The StorageFull that names the SQLite file's disk, what is free and what is needed."""
     return StorageFull(
         f"no room for the study database {database} (the disk at {disk_of(database)}): "
         f"{describe_bytes(free_bytes(database))} free, {describe_bytes(DATABASE_ROOM_BYTES)} "

@@ -146,8 +146,9 @@ class RetryingRDBStorage(RDBStorage):
     def _unreachable(self, error: Exception) -> StorageUnreachable:
         return StorageUnreachable(
             f"the study database {self.where} did not answer for {self.timeout_s:g} s "
-            f"({reason_of(error)}): the next run takes over the running trial; once the "
-            "database answers, run the same command again (every finished trial is kept)"
+            f"({reason_of(error)}): the next run takes over a trial this one left running; "
+            "once the database answers, run the same command again (every finished trial is "
+            "kept)"
         )
 
 

@@ -109,7 +109,7 @@ def open_storage(
     engine_kwargs: dict = {}
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite:
-        # isolation_level None: the driver issues no BEGIN of its own; _begin_immediate does.
+        # isolation_level None: the driver issues no BEGIN of its own; begin_immediate does.
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None}
         engine_kwargs = {"connect_args": connect_args}
         _create_folder_of(parsed.database, say or say_on_stderr)

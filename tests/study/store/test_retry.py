@@ -79,7 +79,7 @@ def test_past_the_timeout_it_is_one_error_and_later_calls_do_not_wait(
         storage.get_all_studies()
     assert str(raised.value).startswith(
         f"the study database sqlite:///{tmp_path / 'study.db'} did not answer for 0.05 s "
-        "(server closed the connection): the next run takes over the running trial"
+        "(server closed the connection): the next run takes over a trial this one left running"
     )
     said.clear()
     with pytest.raises(StorageUnreachable):
@@ -145,7 +145,7 @@ def test_a_longer_outage_stops_the_run_and_the_next_run_takes_the_trial_over(
     assert "Traceback" not in output
     (error,) = [line for line in output.splitlines() if line.startswith("Error:")]
     assert error.startswith(f"Error: the study database {POSTGRES_URL} did not answer for 1 s")
-    assert "the next run takes over the running trial" in error
+    assert "the next run takes over a trial this one left running" in error
 
     _server("start")
     (left,) = trials_of(url, name)
