@@ -277,7 +277,7 @@ def _queue_order(settings: OptimizeSettings, stopped: list[int]) -> str:
 
     try:
         study = load_existing_study(settings.storage, settings.study_name)
-        before = max(queued_before(study, number) or 0 for number in stopped)
+        before = queued_before(study, stopped)
     except Exception:  # noqa: BLE001 - the stop line is said in any case
         return ""
     if not before:

@@ -195,7 +195,7 @@ def refuse_changes(
     if stored_data != data_key:
         raise StudyMismatch(
             f"study {name!r} was run on {stored_data}; this run asks for "
-            f"{'; '.join(data_differences(stored_data, data_key))}: use the study's, or "
+            f"{'; '.join(data_differences(stored_data, data_key))}: keep the study's, or use "
             "another --study-name"
         )
     if stored_space["fingerprint"] != space.fingerprint():
@@ -259,7 +259,7 @@ def _refuse_space_change(
     if not allowed:
         raise StudyMismatch(
             f"study {study.study_name!r} was started with search space {stored['name']}; this "
-            f"run asks for {'; '.join(space_differences(stored, space))}: use the study's, "
+            f"run asks for {'; '.join(space_differences(stored, space))}: keep the study's, "
             "another --study-name, or --allow-space-change"
         )
     held = {

@@ -215,18 +215,18 @@ def _on_cpu(value: Any) -> Any:
     return value
 
 
-def queued_before(study: optuna.Study, trial_number: int) -> int | None:
-    """How many queued (WAITING) trials run before the queued copy of trial `trial_number`:
-    Optuna takes queued trials in the order of their numbers, and a copy comes last. None when
-    no copy of it is queued."""
+def queued_before(study: optuna.Study, trial_numbers: list[int]) -> int:
+    """How many queued (WAITING) trials run before the queued copies of trials
+    `trial_numbers`: Optuna takes queued trials in the order of their numbers, and a copy is
+    queued last. 0 when none of them has a copy queued."""
     waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retries = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
-        copies = [t.number for t in waiting if retries(t)[-1:] == [trial_number]]
+        copies = {t.number for t in waiting if retries(t)[-1:] in [[n] for n in trial_numbers]}
     if not copies:
-        return None
-    return sum(t.number < copies[0] for t in waiting)
+        return 0
+    return sum(t.number < min(copies) for t in waiting if t.number not in copies)
 
 
 def requeue(study: optuna.Study, trial_number: int) -> None:
