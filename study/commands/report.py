@@ -25,6 +25,7 @@ def report(out: Path, storage: str, study_name: str, artifact_dir: str) -> None:
     from study.attrs import STUDY_DATA_ATTR
     from study.results.plots import write_report
     from study.results.summary import study_is_synthetic, trial_table
+    from study.store.disk import writable_folder_problem
     from study.store.storage import redacted_url
     from study.store.studies import load_existing_study
 
@@ -37,6 +38,11 @@ def report(out: Path, storage: str, study_name: str, artifact_dir: str) -> None:
         click.echo("these figures are on SYNTHETIC shapes, not cats and dogs")
     click.echo(trial_table(trials).as_text())
     click.echo("")
+    if problem := writable_folder_problem(out):  # e.g. a study read from read-only media
+        raise click.ClickException(
+            f"cannot write the plots and summary.md to {out}: {problem}; give --out a folder "
+            "you can write"
+        )
     for written in write_report(study, out):
         if written.written:
             click.echo(f"wrote {out / written.name}")
