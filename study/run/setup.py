@@ -18,11 +18,12 @@ from catdog.fused.choose import FuseChoice, choose_width
 from catdog.paper import PAPER_RUNS
 from study.attrs import STUDY_FUSE_ATTR, STUDY_PRECISION_ATTR, WORKERS_ATTR
 from study.data.source import resolve_data
-from study.data.splits import check_data
+from study.data.splits import check_data, dataset_layout, eval_split_of
 from study.run.plan import RunPlan, split_trials
 from study.run.progress import Progress
 from study.run.queue import enqueue_paper_runs, plan_reruns
 from study.run.study import (
+    check_classes,
     data_key,
     make_pruner,
     make_sampler,
@@ -58,6 +59,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     url = parse_storage_url(settings.storage)
     check_artifact_dir(settings.artifact_dir)
     source = resolve_data(settings.data, settings.image_size, progress.echo)
+    layout = dataset_layout(source, settings.val_fraction)  # classes, val/: folder names only
     image_count = check_data(
         source,
         val_fraction=settings.val_fraction,
@@ -73,6 +75,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     )  # checked before the study is created or changed
     with storage_lock(url, f"study-{settings.study_name}"):
         stored = stored_study_attrs(storage, settings.study_name)
+        check_classes(settings.study_name, stored, layout.labels)
         chosen_precision = study_precision(
             settings.precision,
             device.type,
@@ -81,7 +84,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         )
         precision = chosen_precision.precision
         progress.echo(str(chosen_precision))
-        eval_split = "val" if settings.val_fraction else "test"
+        eval_split = eval_split_of(layout, settings.val_fraction)
         objective, kept = study_objective(
             settings.objective, settings.study_name, stored, eval_split
         )
@@ -94,9 +97,10 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
             storage=storage,
             study_name=settings.study_name,
             space=space,
-            data_key=data_key(source, settings.val_fraction, settings.seed),
+            data_key=data_key(source, settings.val_fraction, settings.seed, val_folder=layout.val),
             objective=objective,
             eval_split=eval_split,
+            class_names=layout.labels,
             sampler=make_sampler(space, worker_seed(settings.seed, first_worker)),
             pruner=make_pruner(settings.pruner, space.max_epochs),
             allow_space_change=settings.allow_space_change,
