@@ -14,6 +14,9 @@ from pathlib import Path
 DEFAULT_STORAGE = "sqlite:///storage/catdog.db"
 DEFAULT_STUDY_NAME = "catdog"
 DEFAULT_ARTIFACT_DIR = "storage/artifacts"  # trial checkpoints; resume checkpoints in resume/
+# Seconds a run waits for a study database that stops answering (a PostgreSQL restart or
+# failover takes seconds); below the grace period, so that no live worker is taken for dead.
+DEFAULT_STORAGE_TIMEOUT_S = 60
 DEFAULT_REPORT_DIR = Path("storage/report")  # `report`'s plots and summary.md
 
 # Data sets and the decoded-image cache.
@@ -79,6 +82,7 @@ class OptimizeSettings:
     storage: str = DEFAULT_STORAGE
     study_name: str = DEFAULT_STUDY_NAME
     artifact_dir: str = DEFAULT_ARTIFACT_DIR
+    storage_timeout: float = DEFAULT_STORAGE_TIMEOUT_S  # seconds to wait for the database
     heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
     grace_period: int | None = None  # seconds without heartbeat before a trial is dead
 

@@ -27,7 +27,8 @@ def dashboard(host: str, port: int, storage: str, study_name: str, artifact_dir:
 
     from study.results import server
     from study.store.artifacts import open_artifact_store
-    from study.store.storage import open_existing_storage, redacted_url
+    from study.store.existing import open_existing_storage
+    from study.store.storage import redacted_url
 
     # An existing study database only: the dashboard creates no database, folder or lock file.
     # It can write to it (notes, deleting studies), hence `writes`.

@@ -17,6 +17,7 @@ from study.settings import (
     DEFAULT_OBJECTIVE,
     DEFAULT_PRUNER,
     DEFAULT_STORAGE,
+    DEFAULT_STORAGE_TIMEOUT_S,
     DEFAULT_STUDY_NAME,
     DEFAULT_TRIALS,
     GRACE_PER_HEARTBEAT,
@@ -161,6 +162,16 @@ from study.settings import (
     f"heartbeats. Default: {GRACE_PER_HEARTBEAT} x --heartbeat, at least {GRACE_PERIOD_S}.",
 )
 @click.option(
+    "--storage-timeout",
+    default=DEFAULT_STORAGE_TIMEOUT_S,
+    show_default=True,
+    envvar="CATDOG_STORAGE_TIMEOUT",
+    type=click.FloatRange(min=0),
+    metavar="S",
+    help="Seconds a run waits for a study database that stops answering (a PostgreSQL "
+    "restart or failover) before it stops; the next run takes its trial over.",
+)
+@click.option(
     "--enqueue-trial",
     type=click.IntRange(min=0),
     multiple=True,
@@ -215,7 +226,7 @@ def optimize(verbosity: int | None, **options) -> None:
             _say([f"\nstudy {study.study_name!r} in {where}: {_counts(study)}"])
             _say([describe_best(study), *_next_steps(settings, where)])
         except Stopped as stopped:
-            _say([f"\n{stopped.message}"], err=True)
+            _say([f"\n{stopped.message}{_queue_order(settings, stopped.trials)}"], err=True)
             raise SystemExit(stopped.exit_code) from None
         except Exception as error:
             if stops.stopped is None:
@@ -257,6 +268,26 @@ def _settings(options: dict) -> OptimizeSettings:
     if problem := grace_period_problem(settings.heartbeat, settings.grace_period_s):
         raise click.UsageError(problem)
     return settings
+
+
+def _queue_order(settings: OptimizeSettings, stopped: list[int]) -> str:
+    """Where the next run resumes the stopped trials: after the trials queued before them
+    (the report's runs, re-runs), when there are any; "" when none are, or it cannot tell."""
+    if not stopped:
+        return ""
+    from study.store.resume import queued_before
+    from study.store.studies import load_existing_study
+
+    try:
+        study = load_existing_study(settings.storage, settings.study_name)
+        before = queued_before(study, stopped)
+    except Exception:  # noqa: BLE001 - the stop line is said in any case
+        return ""
+    if not before:
+        return ""
+    them = "it" if len(stopped) == 1 else "them"
+    trials = "trial" if before == 1 else "trials"
+    return f" It resumes after the {before} {trials} queued before {them}."
 
 
 def _counts(study) -> str:

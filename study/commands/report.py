@@ -41,6 +41,7 @@ def report(out: Path, data: Path | None, storage: str, study_name: str, artifact
     from study.results.plots import write_report
     from study.results.summary import study_is_synthetic, trial_table
     from study.store.artifacts import open_artifact_store
+    from study.store.disk import writable_folder_problem
     from study.store.storage import StorageError, redacted_url
     from study.store.studies import load_existing_study
 
@@ -53,6 +54,11 @@ def report(out: Path, data: Path | None, storage: str, study_name: str, artifact
         click.echo("these figures are on SYNTHETIC shapes, not cats and dogs")
     click.echo(trial_table(trials).as_text())
     click.echo("")
+    if problem := writable_folder_problem(out):  # e.g. a study read from read-only media
+        raise click.ClickException(
+            f"cannot write the plots and summary.md to {out}: {problem}; give --out a folder "
+            "you can write"
+        )
     try:
         store = open_artifact_store(artifact_dir, create=False)
         answers = best_trial_answers(study, trials, store, data)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from catdog.dataset import SPLITS, DatasetError, find_dataset_root, list_split
 from catdog.errors import CatdogError
+from study.store.disk import describe_bytes, disk_of, free_bytes, is_disk_full
 
 KAGGLE_DATASET = "chetankv/dogs-cats-images"
 CREDENTIALS_HELP = (
@@ -54,7 +55,7 @@ def download_dataset(
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.download-", dir=dest.parent) as tmp:
         archive = _download(api, dataset, Path(tmp) / "archive")
-        unpacked = _unpack(archive, Path(tmp) / "unpacked")
+        unpacked = _unpack(archive, Path(tmp) / "unpacked", dest)
         try:
             root = find_dataset_root(unpacked)
         except DatasetError:
@@ -109,17 +110,40 @@ def _download(api, dataset: str, folder: Path) -> Path:
     return archives[0]
 
 
-def _unpack(archive: Path, folder: Path) -> Path:
-    """`archive` extracted into `folder` (zipfile drops absolute and '..' member paths)."""
+def _unpack(archive: Path, folder: Path, dest: Path) -> Path:
+    """`archive` extracted into `folder` (zipfile drops absolute and '..' member paths).
+
+    DownloadError when its disk has no room for the unpacked files: told before unpacking from
+    the sizes the archive lists, or when a write finds the disk full; the caller's temporary
+    folder then goes with whatever was unpacked.
+    """
+    needed = 0
     try:
         with zipfile.ZipFile(archive) as opened:
+            needed = sum(member.file_size for member in opened.infolist())
+            if free_bytes(folder.parent) < needed:
+                raise _no_room(archive, dest, needed)
             opened.extractall(folder)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise DownloadError(
             f"the downloaded archive is damaged ({error}); nothing was written: "
             "run the command again"
         ) from None
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        raise _no_room(archive, dest, needed) from None
     return folder
+
+
+def _no_room(archive: Path, dest: Path, needed: int) -> DownloadError:
+    """Nothing unpacked is kept: the caller's temporary folder goes, with the archive."""
+    return DownloadError(
+        f"no room to unpack the data set next to {dest} (the disk at {disk_of(dest.parent)}): "
+        f"its {describe_bytes(archive.stat().st_size)} archive unpacks to "
+        f"{describe_bytes(needed)}, {describe_bytes(free_bytes(dest.parent))} free; nothing "
+        "was kept: free space there or give --dest a folder on another disk"
+    )
 
 
 def _network_message(error: Exception, dataset: str = KAGGLE_DATASET) -> str:

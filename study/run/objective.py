@@ -67,6 +67,8 @@ from study.run.progress import Progress
 from study.run.signals import Stopped, StopSignals
 from study.run.takeover import WorkerProcess
 from study.space.dimensions import SearchSpace, to_config
+from study.store.disk import AGAIN, DiskFull, require_room
+from study.store.failures import StorageError, StorageFull
 from study.store.resume import CheckpointRefused, ResumePoint, ResumeStore
 
 # Called with the live trial and how it ends ("complete", "pruned after epoch 2 of 10") just
@@ -142,6 +144,14 @@ class Objective:
             raise
         except (TrialFailed, optuna.exceptions.UpdateFinishedTrialError):
             # Its reason is stored; or another worker took it over (the worker says so).
+            raise
+        except DiskFull as error:  # no room in the artifact folder: this trial fails
+            self.fail_for_room(trial, error)
+        except StorageError as error:  # the study database failed: the run stops
+            if isinstance(error, StorageFull):
+                self.resume_store.remove(trial.number)  # room for the reason on a shared disk
+                with contextlib.suppress(StorageError):
+                    trial.set_user_attr(FAIL_REASON_ATTR, str(error))
             raise
         except (OSError, RuntimeError, MemoryError) as error:  # divergence, disk, memory; or a bug
             reason = failure_reason(error, config, self.splits.train.image_size)
@@ -246,6 +256,20 @@ class Objective:
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
         self.resume_store.discard(trial)
         raise TrialFailed(reason)
+
+    def fail_for_room(self, trial: optuna.Trial, error: DiskFull) -> NoReturn:
+        """Fail the trial for a full disk, and stop the run (DiskFull) unless the next trial's
+        files fit now that this one's are removed: twice what failed, as a new checkpoint is
+        written before the one it replaces is removed."""
+        self.resume_store.discard(trial)
+        trial.set_user_attr(FAIL_REASON_ATTR, f"disk full: {error}")
+        require_room(
+            f"the next trial (trial {trial.number} failed for want of it)",
+            error.folder,
+            2 * error.needed,
+            then=f"free space there, then {AGAIN}",
+        )
+        raise TrialFailed(f"disk full: {error}")
 
     def _store_checkpoint(
         self, trial: optuna.Trial, model: CatDogCNN, seed: int, figures: dict[str, float]

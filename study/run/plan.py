@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from study.data.source import DataSource
+from study.settings import DEFAULT_STORAGE_TIMEOUT_S
 from study.space.dimensions import SearchSpace
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class RunPlan:
     # the device's default, see catdog.fused.FusedTrainer).
     fuse_split: dict[int, tuple[bool, ...]] = field(default_factory=dict)
     objective: str = "accuracy"  # a trial's value: 1 - its last accuracy, or its last loss
+    storage_timeout: float = DEFAULT_STORAGE_TIMEOUT_S  # s a call waits for a silent database
 
     @property
     def shares(self) -> list[int]:

@@ -2,17 +2,25 @@
 continued, dead workers' trials taken over, the queued trials added, and a plan for the workers.
 
 Everything a user can get wrong is checked before anything is written, in the order a user would
-fix it: the space, the device, the storage URL, the artifact folder, the data (read once, into
-the cache), the precision; only then is the storage opened and the study created or changed.
+fix it, and whatever can be checked without decoding an image before the images are decoded:
+the space, the device, the storage URL, the artifact folder, the data folder's layout and
+classes, then the storage (its driver, whether it answers, room on its disk) and the study
+(whether it can go on with this data, its classes, image size, space and precision; the re-runs
+asked for), and only then the
+images (read once, into the cache). Only then is the storage opened and the study created or
+changed.
 Workers started at once (by hand, or on several machines) would each queue the report's runs:
 opening the study and queueing are done under a lock, by one of them at a time.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import torch
 
+from catdog.dataset import DatasetLayout
 from catdog.device import choose_precision, resolve_device
 from catdog.fused.choose import FuseChoice, choose_width
 from catdog.paper import PAPER_RUNS
@@ -21,13 +29,14 @@ from study.data.source import resolve_data
 from study.data.splits import check_data, dataset_layout, eval_split_of
 from study.run.plan import RunPlan, split_trials
 from study.run.progress import Progress
-from study.run.queue import enqueue_paper_runs, plan_reruns
+from study.run.queue import Rerun, enqueue_paper_runs, plan_reruns
 from study.run.study import (
     check_classes,
     data_key,
     make_pruner,
     make_sampler,
     open_study,
+    refuse_changes,
     stored_study_attrs,
     study_objective,
     study_precision,
@@ -37,7 +46,8 @@ from study.run.takeover import take_over_dead_trials
 from study.settings import OptimizeSettings, grace_period_problem
 from study.space.dimensions import SearchSpace, SpaceError
 from study.space.resolve import resolve_space
-from study.store.artifacts import check_artifact_dir
+from study.store.artifacts import check_artifact_dir, open_artifact_store
+from study.store.existing import probe_storage
 from study.store.locks import storage_lock
 from study.store.storage import open_storage, parse_storage_url
 
@@ -60,6 +70,8 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     check_artifact_dir(settings.artifact_dir)
     source = resolve_data(settings.data, settings.image_size, progress.echo)
     layout = dataset_layout(source, settings.val_fraction)  # classes, val/: folder names only
+    key = data_key(source, settings.val_fraction, settings.seed, val_folder=layout.val)
+    reruns = _check_study(settings, space, device.type, key, layout)
     image_count = check_data(
         source,
         val_fraction=settings.val_fraction,
@@ -68,11 +80,13 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         on_decoded=progress.decoding,
     )
     storage = open_storage(
-        settings.storage, heartbeat_interval=settings.heartbeat, grace_period=grace_period
+        settings.storage,
+        heartbeat_interval=settings.heartbeat,
+        grace_period=grace_period,
+        timeout_s=settings.storage_timeout,
+        say=progress.echo,
     )
-    reruns = plan_reruns(
-        storage, settings.enqueue_from or settings.study_name, settings.enqueue_trial, space
-    )  # checked before the study is created or changed
+    _create_artifact_dir(settings.artifact_dir, progress)
     with storage_lock(url, f"study-{settings.study_name}"):
         stored = stored_study_attrs(storage, settings.study_name)
         check_classes(settings.study_name, stored, layout.labels)
@@ -97,7 +111,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
             storage=storage,
             study_name=settings.study_name,
             space=space,
-            data_key=data_key(source, settings.val_fraction, settings.seed, val_folder=layout.val),
+            data_key=key,
             objective=objective,
             eval_split=eval_split,
             class_names=layout.labels,
@@ -144,8 +158,60 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         fuse=fuse.width,
         fuse_split=fuse.split_layers,
         objective=objective,
+        storage_timeout=settings.storage_timeout,
     )
     return plan, study
+
+
+def _check_study(
+    settings: OptimizeSettings,
+    space: SearchSpace,
+    device_kind: str,
+    key: str,
+    layout: DatasetLayout,
+) -> list[Rerun]:
+    """What a run checks of its storage before it decodes any image (reading only): the
+    database's driver is installed, it answers, its disk has room, the study (where it exists)
+    can go on with these settings and the data set's classes, and the trials to re-run exist.
+    Returns the re-runs."""
+    probe = probe_storage(settings.storage)
+    try:
+        source_study = settings.enqueue_from or settings.study_name
+        reruns = plan_reruns(
+            probe or optuna.storages.InMemoryStorage(), source_study, settings.enqueue_trial, space
+        )
+        if probe is None:
+            return reruns
+        try:
+            study = optuna.load_study(
+                study_name=settings.study_name,
+                storage=probe,
+                sampler=optuna.samplers.RandomSampler(),
+            )
+        except KeyError:  # a new study in an existing database
+            return reruns
+        eval_split = eval_split_of(layout, settings.val_fraction)
+        objective, _ = study_objective(
+            settings.objective, settings.study_name, study.user_attrs, eval_split
+        )
+        refuse_changes(study, space, key, objective, eval_split, settings.allow_space_change)
+        check_classes(settings.study_name, study.user_attrs, layout.labels)
+        study_precision(
+            settings.precision, device_kind, study.user_attrs, lambda: settings.precision
+        )
+        return reruns
+    finally:
+        if probe is not None:
+            probe.engine.dispose()
+
+
+def _create_artifact_dir(artifact_dir: str, progress: Progress) -> None:
+    """Create the artifact folder, saying so: a mistyped --artifact-dir would go unnoticed."""
+    folder = Path(artifact_dir)
+    if folder.exists():
+        return
+    open_artifact_store(folder)
+    progress.echo(f"created folder {folder} for the trials' models and checkpoints")
 
 
 def resolve_fuse(

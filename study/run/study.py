@@ -25,7 +25,7 @@ from study.attrs import (
     study_classes,
 )
 from study.data.source import DataSource
-from study.settings import DEFAULT_OBJECTIVE, PRUNERS
+from study.settings import DEFAULT_OBJECTIVE, PRUNERS, SPACE_NAMES
 from study.space.dimensions import SearchSpace
 
 
@@ -151,7 +151,7 @@ def data_key(
     """
     key = f"{source.kind}, {source.image_size} px"
     if val_folder is not None:
-        key += f", validation on {val_folder}/"
+        key += f", validation split {val_folder}/"
     elif val_fraction > 0:
         key += f", validation {val_fraction:g} of training_set split with --seed {split_seed}"
     return key
@@ -191,12 +191,10 @@ def open_study(
 ) -> optuna.Study:
     """Create the study or continue it, refusing settings it was not started with.
 
-    objective: "loss" or "accuracy", as study_objective resolved it; eval_split: "test" or
-    "val", the set that judges the trials; class_names: the data set's labels, stored on a new
-    study (check_classes compares them with an existing one's; one made before they were
-    stored keeps none). Raises StudyMismatch when the study maximises, ranks
-    its trials by another objective, was run on other data (another data_key), or was started
-    with another space (unless allowed and Optuna can hold both).
+    objective: "loss" or "accuracy" (--objective); eval_split: "test" or "val", the set that
+    judges the trials; class_names: the data set's labels, stored on a new study (check_classes
+    compares them with an existing one's; one made before they were stored keeps none). Raises
+    StudyMismatch as refuse_changes does.
     """
     study = optuna.create_study(
         storage=storage,
@@ -206,14 +204,9 @@ def open_study(
         pruner=pruner,
         load_if_exists=True,
     )
-    if study.direction != optuna.study.StudyDirection.MINIMIZE:
-        raise StudyMismatch(
-            f"study {study_name!r} maximises its objective; catdog studies minimise "
-            "theirs (an error or a loss): use another --study-name"
-        )
     stored_space = study.user_attrs.get(SEARCH_SPACE_ATTR)
     wanted_space = {"name": space.name, "fingerprint": space.fingerprint(), **space.to_dict()}
-    if stored_space is None:
+    if stored_space is None and study.direction == optuna.study.StudyDirection.MINIMIZE:
         study.set_user_attr(SEARCH_SPACE_ATTR, wanted_space)
         study.set_user_attr(STUDY_DATA_ATTR, data_key)
         study.set_user_attr(STUDY_OBJECTIVE_ATTR, objective)
@@ -222,31 +215,114 @@ def open_study(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([metric_name(objective, eval_split)])
         return study
-    ranked_by = study.user_attrs.get(STUDY_OBJECTIVE_ATTR, "loss")  # older studies: loss
-    if ranked_by != objective:
-        raise StudyMismatch(_objective_mismatch(study_name, ranked_by, objective, eval_split))
-    if study.user_attrs.get(STUDY_DATA_ATTR, data_key) != data_key:
-        raise StudyMismatch(
-            f"study {study_name!r} was run on {study.user_attrs[STUDY_DATA_ATTR]}; "
-            f"this run uses {data_key}: use another --study-name"
-        )
+    refuse_changes(study, space, data_key, objective, eval_split, allow_space_change)
     if stored_space["fingerprint"] != space.fingerprint():
-        _change_space(study, stored_space, space, allow_space_change)
+        warnings.warn(
+            f"study {study.study_name!r} continues with search space {_named(wanted_space)} "
+            f"instead of {_named(stored_space)} (--allow-space-change): its sampler learns "
+            "from the trials of both",
+            stacklevel=2,
+        )
         study.set_user_attr(SEARCH_SPACE_ATTR, wanted_space)
     if STUDY_OBJECTIVE_ATTR not in study.user_attrs:  # so that report and export need not guess
-        study.set_user_attr(STUDY_OBJECTIVE_ATTR, ranked_by)
+        study.set_user_attr(STUDY_OBJECTIVE_ATTR, objective)
     return study
 
 
-def _change_space(study: optuna.Study, stored: dict, space: SearchSpace, allowed: bool) -> None:
+def refuse_changes(
+    study: optuna.Study,
+    space: SearchSpace,
+    data_key: str,
+    objective: str,
+    eval_split: str,
+    allow_space_change: bool = False,
+) -> None:
+    """StudyMismatch, naming the setting that differs, when the existing `study` maximises,
+    ranks its trials by another objective, was run on other data (another data_key), or was
+    started with another space (unless allowed and Optuna can hold both). Reads only."""
+    name = study.study_name
+    if study.direction != optuna.study.StudyDirection.MINIMIZE:
+        raise StudyMismatch(
+            f"study {name!r} maximises its objective; catdog studies minimise "
+            "theirs (an error or a loss): use another --study-name"
+        )
+    stored_space = study.user_attrs.get(SEARCH_SPACE_ATTR)
+    if stored_space is None:  # created, and not yet set up by its first run
+        return
+    ranked_by = study.user_attrs.get(STUDY_OBJECTIVE_ATTR, "loss")  # older studies: loss
+    if ranked_by != objective:
+        raise StudyMismatch(_objective_mismatch(name, ranked_by, objective, eval_split))
+    stored_data = study.user_attrs.get(STUDY_DATA_ATTR, data_key)
+    if stored_data != data_key:
+        raise StudyMismatch(
+            f"study {name!r} was run on {stored_data}; this run asks for "
+            f"{'; '.join(data_differences(stored_data, data_key))}: keep the study's, or use "
+            "another --study-name"
+        )
+    if stored_space["fingerprint"] != space.fingerprint():
+        _refuse_space_change(study, stored_space, space, allow_space_change)
+
+
+def data_differences(stored: str, wanted: str) -> list[str]:
+    """What makes data key `wanted` differ from `stored`, in words: ['--image-size 128 (the
+    study's: 64)']."""
+    # A data key is "KIND, SIZE px[, validation F of training_set split with --seed S]", or
+    # with the data set's own val/ folder "KIND, SIZE px, validation split val/".
+    old, new = ((key.split(", ", 2) + ["", ""])[:3] for key in (stored, wanted))
+    differences = []
+    if old[0] != new[0]:
+        differences.append(f"--data of {new[0]} (the study's: {old[0]})")
+    if old[1] != new[1]:
+        differences.append(f"--image-size {new[1][:-3]} (the study's: {old[1][:-3]})")
+    if old[2] != new[2]:
+        judged = [part or "the test set" for part in (new[2], old[2])]
+        differences.append(f"judging on {judged[0]} (the study's: {judged[1]})")
+    return differences
+
+
+def space_differences(stored: dict, space: SearchSpace) -> list[str]:
+    """What makes `space` differ from the `stored` one, in words: ['--max-epochs 10 (the
+    study's: 20)'], ['--space extended (the study's: report)'], ['lr: log 0.001..0.1 (the
+    study's: log 0.0001..0.3)']."""
+    if stored["name"] != space.name:
+        return [f"--space {space.name} (the study's: {stored['name']})"]
+    old = {d["name"]: d for d in stored["dimensions"]}
+    new = {d.name: d.to_dict() for d in space.dimensions}
+    differences = []
+    for dimension in sorted(old.keys() | new.keys()):
+        was, now = old.get(dimension), new.get(dimension)
+        if was == now:
+            continue
+        if space.name in SPACE_NAMES and dimension == "epochs" and was and now:
+            differences.append(f"--max-epochs {now['high']} (the study's: {was['high']})")
+        else:
+            differences.append(f"{dimension}: {_bounds(now)} (the study's: {_bounds(was)})")
+    return differences
+
+
+def _bounds(dimension: dict | None) -> str:
+    if dimension is None:
+        return "absent"
+    if "choices" in dimension:
+        return "one of " + ", ".join(map(str, dimension["choices"]))
+    if "value" in dimension:
+        return f"fixed at {dimension['value']}"
+    return f"{dimension['kind']} {dimension['low']:g}..{dimension['high']:g}"
+
+
+def _named(stored: dict) -> str:
+    return f"{stored['name']} ({stored['fingerprint']})"
+
+
+def _refuse_space_change(
+    study: optuna.Study, stored: dict, space: SearchSpace, allowed: bool
+) -> None:
     """Refuse a different space unless allowed and Optuna can hold both in one study."""
-    old = f"{stored['name']} ({stored['fingerprint']})"
-    new = f"{space.name} ({space.fingerprint()})"
     if not allowed:
         raise StudyMismatch(
-            f"study {study.study_name!r} was started with search space {old}; this run asks "
-            f"for {new}: use the same --space and --max-epochs, another --study-name, or "
-            "--allow-space-change"
+            f"study {study.study_name!r} was started with search space {stored['name']}; this "
+            f"run asks for {'; '.join(space_differences(stored, space))}: keep the study's, "
+            "another --study-name, or --allow-space-change"
         )
     held = {
         name: distribution
@@ -256,12 +332,8 @@ def _change_space(study: optuna.Study, stored: dict, space: SearchSpace, allowed
     problems = space.incompatible_with(held)
     if problems:
         raise StudyMismatch(
-            f"study {study.study_name!r} cannot change from search space {old} to {new}: "
-            f"{'; '.join(problems)}, and Optuna cannot change a parameter's kind, log scale "
-            "or categorical choices within one study: use another --study-name"
+            f"study {study.study_name!r} cannot change from search space {_named(stored)} to "
+            f"{space.name} ({space.fingerprint()}): {'; '.join(problems)}, and Optuna cannot "
+            "change a parameter's kind, log scale or categorical choices within one study: "
+            "use another --study-name"
         )
-    warnings.warn(
-        f"study {study.study_name!r} continues with search space {new} instead of {old} "
-        "(--allow-space-change): its sampler learns from the trials of both",
-        stacklevel=2,
-    )

@@ -47,6 +47,7 @@ from study.run.signals import STOP_SIGNALS, Stopped, StopSignals, silence_stdout
 from study.run.study import make_pruner, make_sampler, worker_seed
 from study.run.takeover import take_over_dead_trials, taken_over
 from study.store.artifacts import open_artifact_store
+from study.store.failures import storage_failure
 from study.store.resume import ResumeStore, requeue
 from study.store.storage import open_storage
 
@@ -81,7 +82,7 @@ def run_worker(
     progress.echo(f"training on {plan.device} in {plan.precision}: {_describe(splits)}")
     progress.eval_split = splits.eval_split
     if study is None:
-        study = _load_study(plan, worker)
+        study = _load_study(plan, worker, progress.echo)
     artifact_store = open_artifact_store(plan.artifact_dir)
     objective = Objective(
         space=plan.space,
@@ -118,7 +119,11 @@ def run_worker(
             run_fused_trials(study, objective, plan, plan.shares[worker], callbacks)
         else:
             _run_trials(study, objective, plan, plan.shares[worker], callbacks)
-    except BaseException:
+    except BaseException as error:
+        # Optuna may have put its own error in front of the storage's (see failures.py);
+        # then the study note cannot be written either.
+        if isinstance(error, Exception) and (failure := storage_failure(error)) is not None:
+            raise failure from None
         # A stop or an error told its trials without the callbacks: the note shows them too.
         notes.submit_once("study note", functools.partial(refresh, study))
         raise
@@ -201,10 +206,14 @@ def _describe(splits: DeviceSplits) -> str:
     )
 
 
-def _load_study(plan: RunPlan, worker: int) -> optuna.Study:
+def _load_study(plan: RunPlan, worker: int, say: Callable[[str], None]) -> optuna.Study:
     """The study the runner set up, with this worker's seeded sampler (see worker_seed)."""
     storage = open_storage(
-        plan.storage, heartbeat_interval=plan.heartbeat, grace_period=plan.grace_period
+        plan.storage,
+        heartbeat_interval=plan.heartbeat,
+        grace_period=plan.grace_period,
+        timeout_s=plan.storage_timeout,
+        say=say,
     )
     return optuna.load_study(
         study_name=plan.study_name,

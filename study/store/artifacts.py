@@ -11,7 +11,8 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from catdog.atomic import atomic_write
 from study.optuna_private import artifact_path
-from study.store.storage import StorageError
+from study.store.disk import disk_full, is_disk_full, require_room, writable_folder_problem
+from study.store.failures import StorageError
 
 
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
@@ -27,10 +28,26 @@ class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
         super().__init__(base_path)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        """Write the artifact; DiskFull (an OSError) when its disk has no room for it."""
         destination = artifact_path(self, artifact_id)
-        with atomic_write(destination) as temporary, open(temporary, "wb") as handle:
-            while block := content_body.read(1 << 20):
-                handle.write(block)
+        size = _size_of(content_body)
+        require_room("an artifact of a trial", self.folder, size)
+        try:
+            with atomic_write(destination) as temporary, open(temporary, "wb") as handle:
+                while block := content_body.read(1 << 20):
+                    handle.write(block)
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            raise disk_full("an artifact of a trial", self.folder, size) from None
+
+
+def _size_of(content: BinaryIO) -> int:
+    """Bytes left to read in `content` (0 where it cannot tell: a stream)."""
+    try:
+        return os.fstat(content.fileno()).st_size - content.tell()
+    except (OSError, AttributeError, ValueError):
+        return 0
 
 
 def open_artifact_store(
@@ -52,11 +69,5 @@ def open_artifact_store(
 def check_artifact_dir(artifact_dir: str | Path) -> None:
     """StorageError unless `artifact_dir` is a folder that can be written, or can be created
     where it is asked for. Nothing is created: a run checks this before it changes anything."""
-    folder = Path(artifact_dir)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise StorageError(f"cannot use artifact folder {folder}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise StorageError(f"cannot use artifact folder {folder}: {existing} is not writable")
+    if problem := writable_folder_problem(artifact_dir):
+        raise StorageError(f"cannot use artifact folder {artifact_dir}: {problem}")

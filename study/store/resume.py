@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import optuna
 import torch
@@ -27,6 +28,7 @@ from catdog.modelfile import sha256_of
 from catdog.train import TrainState
 from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR
 from study.optuna_private import retry_history, retry_system_attrs
+from study.store.disk import disk_full, is_disk_full, require_room
 from study.store.studies import find_trial
 
 RESUME_FORMAT = "catdog-resume-1"
@@ -91,8 +93,17 @@ class ResumeStore:
         epoch = payload["epoch"]
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"trial-{trial.number}-epoch-{epoch}.pt"
-        with atomic_write(path) as temporary:
-            torch.save(payload, temporary)
+        what = f"trial {trial.number}'s checkpoint after epoch {epoch}"
+        # torch.save's zip adds headers and aligns each tensor: 4 % more here, 1/8 asked for.
+        size = _bytes_of(payload) * 9 // 8
+        require_room(what, self.folder, size)
+        try:
+            with atomic_write(path) as temporary:
+                _save(payload, temporary)
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            raise disk_full(what, self.folder, size) from None
         previous = trial.user_attrs.get(RESUME_ATTR)
         trial.set_user_attr(
             RESUME_ATTR, {"file": path.name, "epoch": epoch, "sha256": sha256_of(path)}
@@ -139,13 +150,58 @@ class ResumeStore:
     def discard(self, trial: optuna.Trial) -> None:
         """Remove the checkpoints this trial wrote or resumed from: it has ended for good."""
         for number in {trial.number, *retry_history(trial)}:
-            for path in self.folder.glob(f"trial-{number}-epoch-*.pt"):
-                path.unlink(missing_ok=True)
+            self.remove(number)
+
+    def remove(self, number: int) -> None:
+        """Remove the checkpoints trial `number` wrote (reading nothing from the storage)."""
+        for path in self.folder.glob(f"trial-{number}-epoch-*.pt"):
+            path.unlink(missing_ok=True)
 
     @staticmethod
     def _owned(trial: optuna.Trial, info: dict[str, Any]) -> bool:
         """True when the checkpoint file was written by this trial (not the one it resumed)."""
         return info["file"].startswith(f"trial-{trial.number}-")
+
+
+class _KeptWriteError:
+    """A file object that keeps the error of a failed write: torch.save's zip writer turns it
+    into RuntimeError "unexpected pos", which no longer says that the disk is full."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle, self.error = handle, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _save(payload: dict[str, Any], path: Path) -> None:
+    """torch.save to `path`; a failed write raises its own OSError (ENOSPC for a full disk)."""
+    with open(path, "wb", buffering=0) as handle:
+        writer = _KeptWriteError(handle)
+        try:
+            torch.save(payload, writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+            raise writer.error from None
+
+
+def _bytes_of(value: Any) -> int:
+    """Bytes the tensors of a (nested) state dict take, about what torch.save writes of it."""
+    if isinstance(value, torch.Tensor):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sum(_bytes_of(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_bytes_of(item) for item in value)
+    return 64  # a number or a string, with its pickled key: a margin
 
 
 def _on_cpu(value: Any) -> Any:
@@ -157,6 +213,20 @@ def _on_cpu(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(_on_cpu(item) for item in value)
     return value
+
+
+def queued_before(study: optuna.Study, trial_numbers: list[int]) -> int:
+    """How many queued (WAITING) trials run before the queued copies of trials
+    `trial_numbers`: Optuna takes queued trials in the order of their numbers, and a copy is
+    queued last. 0 when none of them has a copy queued."""
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retries = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
+        copies = {t.number for t in waiting if retries(t)[-1:] in [[n] for n in trial_numbers]}
+    if not copies:
+        return 0
+    return sum(t.number < min(copies) for t in waiting if t.number not in copies)
 
 
 def requeue(study: optuna.Study, trial_number: int) -> None:

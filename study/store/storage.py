@@ -9,19 +9,17 @@ SELECT ... FOR UPDATE, which SQLite does not have.
 Heartbeats let a worker notice a trial whose worker died; such a trial is marked FAIL and a copy
 is queued to run again (RetryHeartbeatStaleTrialCallback). The artifact store is in artifacts.py.
 
-Only `optimize` sets a store up (open_storage: folder, tables, WAL, lock file). The commands that
-do not run trials open one with open_existing_storage, which creates nothing: no file, folder,
-table, journal or lock, and says "no study database at PATH" when there is none.
+Only `optimize` sets a store up (open_storage: folder, tables, WAL, lock file); its calls wait
+for a database that stops answering for a while (retry.py). The commands that do not run trials
+open one with existing.py's open_existing_storage, which creates nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import sqlite3
-import urllib.parse
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -31,21 +29,16 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from catdog.errors import CatdogError
-from study.settings import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from study.settings import DEFAULT_STORAGE_TIMEOUT_S, GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from study.store.failures import StorageError, check_database_room
 from study.store.locks import storage_lock
+from study.store.retry import RetryingRDBStorage, say_on_stderr
 
 SQLITE_BUSY_TIMEOUT_S = 120  # how long a writer waits for another process's write lock
 MAX_RETRIES = 2  # a dead trial is re-queued at most this many times
 
 
-class StorageError(CatdogError, RuntimeError):
-    """The study store cannot be opened or used; the message says what to do."""
-
-
 SQLITE_FORMS = "sqlite:///relative/path.db or sqlite:////absolute/path.db"
-# Tables every Optuna RDB storage has; a database without them holds no study.
-OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
 
 
 def parse_storage_url(url: str) -> URL:
@@ -104,107 +97,48 @@ def open_storage(
     *,
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
     grace_period: int = GRACE_PERIOD_S,
+    timeout_s: float = DEFAULT_STORAGE_TIMEOUT_S,
+    say: Callable[[str], None] | None = None,
 ) -> RDBStorage:
-    """RDBStorage for `url` with heartbeats and stale-trial retries, or a one-line StorageError."""
+    """RDBStorage for `url` with heartbeats and stale-trial retries, or a one-line StorageError.
+
+    Its calls wait up to `timeout_s` seconds for a database that stops answering, `say`ing so
+    in one line (see retry.py). StorageFull when a SQLite file's disk has no room to go on.
+    """
     parsed = parse_storage_url(url)
     engine_kwargs: dict = {}
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite:
-        # isolation_level None: the driver issues no BEGIN of its own; _begin_immediate does.
+        # isolation_level None: the driver issues no BEGIN of its own; begin_immediate does.
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None}
         engine_kwargs = {"connect_args": connect_args}
-        _create_folder_of(parsed.database)
+        _create_folder_of(parsed.database, say or say_on_stderr)
+        check_database_room(parsed.database)
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs = {"pool_pre_ping": True}  # survive server restarts and idle timeouts
     # The lock: workers starting together on a fresh database would race to create its tables.
-    with _storage_errors(url, parsed), storage_lock(parsed), warnings.catch_warnings():
+    with storage_errors(url, parsed), storage_lock(parsed), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if sqlite:
             _enable_wal(parsed.database)
-        storage = RDBStorage(
+        storage = RetryingRDBStorage(
             parsed.render_as_string(hide_password=False),
+            timeout_s=timeout_s,
+            where=redacted_url(url),
+            database=parsed.database if sqlite else None,
+            say=say,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
         )
         if sqlite:
-            _begin_immediate(storage.engine)
+            begin_immediate(storage.engine)
         return storage
-
-
-def open_existing_storage(url: str, *, writes: bool = False) -> RDBStorage:
-    """The study store at `url` as it is, for the commands that run no trials (dashboard,
-    export, report): it creates no file, folder, table, journal or lock file. A one-line
-    StorageError "no study database at PATH" when there is no file there or the file (or the
-    PostgreSQL database) holds no Optuna tables.
-
-    SQLite opens the file with mode=rw, which opens an existing file and never creates one.
-    (mode=ro would too, but a read-only connection to a WAL database cannot remove the -wal and
-    -shm files it needs, so they would stay behind.) Nothing here writes: Optuna's table
-    creation is skipped, the journal mode is left as it is, and no set-up lock is taken.
-    `writes=True` (the dashboard, where notes and artifacts can change while workers run) makes
-    each transaction take SQLite's write lock when it begins, as open_storage does.
-    """
-    parsed = parse_storage_url(url)
-    where = redacted_url(url)
-    engine_kwargs: dict = {}
-    sqlite = parsed.get_backend_name() == "sqlite"
-    if sqlite:
-        path = Path(parsed.database)
-        where = str(path)
-        if not path.exists():
-            raise StorageError(
-                f"no study database at {path}: run `catdog-study optimize` first, or give "
-                "--storage the one to read"
-            )
-        if not path.is_file():
-            raise StorageError(f"no study database at {path}: it is not a file")
-        if path.stat().st_size == 0:
-            raise StorageError(f"no study database at {path}: the file is empty")
-        engine_kwargs = {"creator": _sqlite_opener(path, writes=writes)}
-    elif parsed.get_backend_name() == "postgresql":
-        engine_kwargs = {"pool_pre_ping": True}
-    with _storage_errors(url, parsed):
-        if not _table_names(parsed, engine_kwargs) >= OPTUNA_TABLES:
-            raise StorageError(f"no study database at {where}: it holds no Optuna tables")
-        storage = RDBStorage(
-            parsed.render_as_string(hide_password=False),
-            engine_kwargs=engine_kwargs,
-            skip_table_creation=True,
-        )
-        if sqlite and writes:
-            _begin_immediate(storage.engine)
-        return storage
-
-
-def _sqlite_opener(path: Path, *, writes: bool) -> functools.partial:
-    """Opens the existing SQLite file `path` read-write, never creating it (a partial of
-    sqlite3.connect: it can be pickled with the storage, unlike a closure)."""
-    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=rw"
-    # isolation_level None: the driver issues no BEGIN of its own; _begin_immediate does.
-    driver_begins = {"isolation_level": None} if writes else {}
-    return functools.partial(
-        sqlite3.connect,
-        uri,
-        uri=True,
-        timeout=SQLITE_BUSY_TIMEOUT_S,
-        check_same_thread=False,  # what SQLAlchemy sets for its pool of file connections
-        **driver_begins,
-    )
-
-
-def _table_names(parsed: URL, engine_kwargs: dict) -> set[str]:
-    """The tables of the database at `parsed`, read without creating or changing anything."""
-    engine = sqlalchemy.create_engine(parsed, poolclass=sqlalchemy.pool.NullPool, **engine_kwargs)
-    try:
-        return set(sqlalchemy.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
 
 
 @contextlib.contextmanager
-def _storage_errors(url: str, parsed: URL) -> Iterator[None]:
+def storage_errors(url: str, parsed: URL) -> Iterator[None]:
     """Turn what opening a storage can raise into one-line StorageErrors."""
     try:
         yield
@@ -224,14 +158,18 @@ def _storage_errors(url: str, parsed: URL) -> Iterator[None]:
         raise StorageError(message) from None
 
 
-def _create_folder_of(database: str | None) -> None:
+def _create_folder_of(database: str | None, say: Callable[[str], None]) -> None:
+    """Create the SQLite file's folder, saying so: a mistyped --storage would go unnoticed."""
     if not database or database == ":memory:":
         return
     folder = Path(database).parent
+    if folder.is_dir():
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StorageError(f"cannot create folder {folder} for {database}: {error}") from None
+    say(f"created folder {folder} for the study database {Path(database).name}")
 
 
 def _enable_wal(database: str | None) -> None:
@@ -245,7 +183,7 @@ def _enable_wal(database: str | None) -> None:
         raise StorageError(f"cannot open SQLite file {database}: {error}") from None
 
 
-def _begin_immediate(engine: Engine) -> None:
+def begin_immediate(engine: Engine) -> None:
     """Start every transaction of `engine` with BEGIN IMMEDIATE: it takes SQLite's write lock
     (waiting up to the busy timeout) before it reads anything, so a read-then-write such as
     Optuna's "WAITING -> RUNNING" can never act on a row another process has just changed.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial
 
-from study.store.storage import StorageError, open_existing_storage, redacted_url
+from study.store.existing import open_existing_storage
+from study.store.storage import StorageError, redacted_url
 
 
 def load_existing_study(storage: str, study_name: str) -> optuna.Study:

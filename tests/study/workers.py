@@ -15,6 +15,8 @@ from pathlib import Path
 
 import optuna
 
+from study.attrs import RESUME_ATTR
+
 
 def start_worker(folder: Path, log_name: str, *args: object) -> subprocess.Popen:
     """`python -m study optimize ARGS` in `folder`, its output in folder/log_name.
@@ -49,6 +51,19 @@ def wait_for(condition, timeout: float = 120, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def wait_for_checkpoint(
+    storage: str, epochs: int, worker: subprocess.Popen, name: str = "catdog"
+) -> None:
+    """Wait until trial 0 has a resume checkpoint after `epochs` epochs, while its worker runs."""
+
+    def checkpointed() -> bool:
+        trials = trials_of(storage, name)
+        return bool(trials) and trials[0].user_attrs.get(RESUME_ATTR, {}).get("epoch", 0) >= epochs
+
+    wait_for(lambda: worker.poll() is not None or checkpointed(), what="a checkpoint of trial 0")
+    assert worker.poll() is None, f"the worker ended with status {worker.returncode}"
 
 
 def trials_of(storage: str, name: str = "catdog") -> list[optuna.trial.FrozenTrial]:

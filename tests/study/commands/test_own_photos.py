@@ -117,6 +117,7 @@ def test_a_study_refuses_a_data_set_of_other_classes(run_cli, tiny_dataset, tiny
         "Error: study 'catdog' learns the classes cat, dog; this data set has ellipses, "
         "polygons, stars: use another --study-name"
     )
+    assert "decoding" not in result.output  # refused from the folder names, before any image
     assert len(optuna.load_study(study_name="catdog", storage=STORAGE).trials) == 1
 
 
@@ -133,7 +134,7 @@ def test_a_val_folder_judges_the_trials_and_the_test_set_comes_last(run_cli, in_
     assert result.exit_code == 0, result.output
     assert "40 training, 16 validation and 16 test images" in result.output
     study = optuna.load_study(study_name="catdog", storage=STORAGE)
-    assert study.user_attrs["data"] == "images, 64 px, validation on val/"
+    assert study.user_attrs["data"] == "images, 64 px, validation split val/"
     assert study.metric_names == ["validation error (1 - accuracy)"]
     (trial,) = study.trials
     assert trial.user_attrs["eval_split"] == "val" and "test_accuracy" in trial.user_attrs

@@ -3,10 +3,13 @@
 Where there is no study they say so in one line and exit 1, in the folder as it was.
 """
 
+import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import optuna
@@ -17,7 +20,8 @@ from study.attrs import CHECKPOINT_ATTR
 from study.store.artifacts import open_artifact_store
 from study.store.storage import open_storage
 
-from ..helpers import one_error_line
+from ..helpers import fast_study_args, one_error_line, read_only
+from ..workers import serve_dashboard
 
 # Every command that reads a study and nothing else (report and export write their --out).
 READERS = [
@@ -137,6 +141,42 @@ def test_predict_and_show_without_a_model_file_create_nothing(run_cli, in_tmp, a
     result = run_cli(*args)
     assert one_error_line(result) == "Error: model.safetensors: no such model file"
     assert _everything(in_tmp) == []
+
+
+@pytest.mark.parametrize("copied", ["after the run", "while it ran"])
+def test_a_study_on_read_only_media_is_read_by_every_reading_command(
+    run_cli, in_tmp, tiny_dataset, small_disk, monkeypatch, copied
+):
+    made = run_cli(*fast_study_args(tiny_dataset, "--trials", 1, "--max-epochs", 1))
+    assert made.exit_code == 0, made.output
+    assert run_cli("export", "--out", "storage/best.safetensors").exit_code == 0
+    left_out = ["cache"]
+    if copied == "after the run":  # as the last connection leaves it: no -wal or -shm file
+        with sqlite3.connect("storage/catdog.db") as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        left_out += ["*-wal", "*-shm"]
+    dvd = small_disk("16m", "dvd")  # a :ro volume, a read-only NFS export, a DVD
+    shutil.copytree("storage", dvd / "storage", ignore=shutil.ignore_patterns(*left_out))
+    read_only(dvd)
+    monkeypatch.chdir(dvd)
+
+    report = run_cli("report", "--out", in_tmp / "plots")
+    assert report.exit_code == 0, report.output
+    assert "wrote" in report.output and (in_tmp / "plots" / "summary.md").is_file()
+    export = run_cli("export", "--out", in_tmp / "again.safetensors")
+    assert export.exit_code == 0, export.output
+    show = run_cli("show", "storage/best.safetensors")
+    assert show.exit_code == 0 and "matches storage/best.safetensors.sha256" in show.output
+    nowhere = run_cli("report")  # its plots would go to storage/report, on the same media
+    assert one_error_line(nowhere) == (
+        "Error: cannot write the plots and summary.md to storage/report: storage is not "
+        "writable; give --out a folder you can write"
+    )
+    assert "trial" in nowhere.output  # the trials were shown first
+    with serve_dashboard(in_tmp, f"sqlite:///{dvd}/storage/catdog.db") as url:
+        studies = json.load(urllib.request.urlopen(url + "/api/studies", timeout=30))
+    assert [s["study_name"] for s in studies["study_summaries"]] == ["catdog"]
+    assert "can only be read here: changes are not saved" in (in_tmp / "dashboard.log").read_text()
 
 
 POSTGRES_URL = os.environ.get("CATDOG_TEST_POSTGRES_URL")

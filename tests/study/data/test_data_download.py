@@ -197,3 +197,38 @@ def test_an_existing_folder_that_is_not_the_data_set_is_left_alone(
 
 def _fail_if_called(*_args):
     raise AssertionError("nothing should be downloaded")
+
+
+def _archive_of(tiny_dataset, extra_bytes: int):
+    """An archive of the tiny set plus a file of zeros that packs small and unpacks large."""
+
+    def write(zip_path):
+        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(tiny_dataset.rglob("*.jpg")):
+                archive.write(path, f"dataset/{path.relative_to(tiny_dataset)}")
+            archive.writestr("dataset/training_set/cats/big.jpg", bytes(extra_bytes))
+
+    return write
+
+
+@pytest.mark.parametrize("when", ["before unpacking", "while unpacking"])
+def test_a_disk_with_room_for_the_archive_but_not_its_files(
+    run_cli, kaggle_api, tiny_dataset, small_disk, monkeypatch, when
+):
+    disk = small_disk("3m")
+    if when == "while unpacking":  # the archive's sizes say it fits; the disk fills meanwhile
+        import study.data.download as download_module
+
+        monkeypatch.setattr(download_module, "free_bytes", lambda path: 1 << 40, raising=False)
+    _sign_in("kaggle.json", Path(os.environ["HOME"]), monkeypatch)
+    _serve(monkeypatch, kaggle_api, _archive_of(tiny_dataset, 8 << 20))
+    result = run_cli("data", "download", "--dest", disk / "cats-dogs")
+    error = _one_error(result)
+    assert error.startswith(
+        f"Error: no room to unpack the data set next to {disk / 'cats-dogs'} (the disk at "
+        f"{disk}): its "
+    )
+    assert error.endswith(
+        "free; nothing was kept: free space there or give --dest a folder on another disk"
+    )
+    assert _left_in(disk) == []  # neither the archive nor half of its files

@@ -18,7 +18,7 @@ from study.store.resume import ResumeStore
 from study.store.storage import open_storage
 
 from ..helpers import fast_study_args
-from ..workers import start_worker, trials_of, wait_all, wait_for
+from ..workers import start_worker, trials_of, wait_all, wait_for_checkpoint
 
 STORAGE = "sqlite:///study.db"
 ONE_EPOCH_EACH = ["--max-epochs", 1, "--no-seed-configs", "--storage", STORAGE]
@@ -99,13 +99,12 @@ def test_full_disk_fails_the_trial_and_keeps_earlier_checkpoints(
     real_save = torch.save
     saves = []
 
-    def save(obj, path, *args, **kwargs):
-        saves.append(path)
+    def save(obj, file, *args, **kwargs):
+        saves.append(file)
         if len(saves) == 3:  # trial 1's first epoch checkpoint: the disk is full right now
-            with open(path, "wb") as partial:
-                partial.write(b"half a checkpoint")
+            file.write(b"half a checkpoint")
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(obj, path, *args, **kwargs)
+        return real_save(obj, file, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save)
     result = run_cli(
@@ -126,7 +125,7 @@ def test_full_disk_fails_the_trial_and_keeps_earlier_checkpoints(
     first, full, after = trials_of(STORAGE)
     assert full.state == TrialState.FAIL
     assert full.user_attrs["fail_reason"].startswith(
-        "disk full while writing a checkpoint (No space left on device)"
+        "disk full: no room for trial 1's checkpoint after epoch 1 in storage/artifacts/resume"
     )
     assert first.state == after.state == TrialState.COMPLETE
     for trial in (first, after):
@@ -168,12 +167,7 @@ def test_ctrl_c_fails_the_trial_cleanly_and_the_next_run_resumes_it(in_tmp, tiny
         1,
     ]
     worker = start_worker(in_tmp, "first.log", *args)
-
-    def checkpointed() -> bool:
-        trials = trials_of(STORAGE)
-        return bool(trials) and trials[0].user_attrs.get(RESUME_ATTR, {}).get("epoch", 0) >= 2
-
-    wait_for(checkpointed, what="a checkpoint of trial 0")
+    wait_for_checkpoint(STORAGE, 2, worker)
     os.kill(worker.pid, signal.SIGINT)
     assert wait_all([worker]) == [130]
     output = (in_tmp / "first.log").read_text()

@@ -180,12 +180,12 @@ def test_a_full_disk_fails_only_the_fused_trial_that_met_it(run_cli, tiny_datase
         study.enqueue_trial({"optimizer": "adam", "lr": 1e-3, "shuffle": True, "epochs": 3})
     real_save, saves = torch.save, []
 
-    def save(obj, path, *args, **kwargs):
-        saves.append(path)
+    def save(obj, file, *args, **kwargs):
+        saves.append(file)
         if len(saves) == 3:  # trial 2's first checkpoint: the disk is full right now
-            Path(path).write_bytes(b"half a checkpoint")
+            file.write(b"half a checkpoint")
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(obj, path, *args, **kwargs)
+        return real_save(obj, file, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save)
     args = [*ARGS, "--trials", 3, "--fuse", 3, "--no-seed-configs"]
@@ -194,7 +194,7 @@ def test_a_full_disk_fails_only_the_fused_trial_that_met_it(run_cli, tiny_datase
     first, second, full = trials_of(STORAGE)
     assert full.state == TrialState.FAIL
     assert full.user_attrs[FAIL_REASON_ATTR].startswith(
-        "disk full while writing a checkpoint (No space left on device)"
+        "disk full while writing a checkpoint (no room for trial 2's checkpoint after epoch 1"
     )
     assert first.state == second.state == TrialState.COMPLETE
     assert list(Path("storage").rglob("*.tmp")) == []  # the half-written file was removed

@@ -125,7 +125,7 @@ def test_one_worker_sets_up_the_run_once(run_cli, tiny_dataset, monkeypatch):
     # set up: one storage opened, one study opened, for the whole run.
     opened = {"storages": 0, "studies": 0}
 
-    class CountingStorage(storage_module.RDBStorage):
+    class CountingStorage(storage_module.RetryingRDBStorage):
         def __init__(self, *args, **kwargs):
             opened["storages"] += 1
             super().__init__(*args, **kwargs)
@@ -137,7 +137,7 @@ def test_one_worker_sets_up_the_run_once(run_cli, tiny_dataset, monkeypatch):
 
         return open_and_count
 
-    monkeypatch.setattr(storage_module, "RDBStorage", CountingStorage)
+    monkeypatch.setattr(storage_module, "RetryingRDBStorage", CountingStorage)
     monkeypatch.setattr(optuna, "create_study", counting(optuna.create_study))
     monkeypatch.setattr(optuna, "load_study", counting(optuna.load_study))
     args = ("--trials", 2, "--max-epochs", 1, "--storage", STORAGE)

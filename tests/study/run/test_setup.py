@@ -2,6 +2,7 @@
 written, in the order a user would fix them."""
 
 import shutil
+import sys
 
 import optuna
 import pytest
@@ -80,3 +81,63 @@ def test_a_validation_part_without_a_class_writes_nothing(run_cli, in_tmp, tiny_
     args = ["--trials", 1, "--val-fraction", 0.01, "--storage", STORAGE]
     assert "leaves 0 for validation" in _error(run_cli(*fast_study_args(tiny_dataset, *args)))
     assert not (in_tmp / "study.db").exists()
+
+
+def _nothing_decoded(result, in_tmp) -> None:
+    assert "decoding" not in result.output
+    assert not (in_tmp / "storage" / "cache").exists()
+
+
+@pytest.mark.parametrize("port", [1])  # nothing listens there
+def test_a_database_that_does_not_answer_is_refused_before_any_image_is_decoded(
+    run_cli, in_tmp, tiny_dataset, port
+):
+    url = f"postgresql://catdog@127.0.0.1:{port}/catdog"
+    result = run_cli(*fast_study_args(tiny_dataset, "--trials", 1, "--storage", url))
+    line = _error(result)
+    assert line.startswith(f"Error: cannot open storage {url}: ") and "refused" in line
+    _nothing_decoded(result, in_tmp)
+
+
+def test_a_missing_database_driver_is_refused_before_any_image_is_decoded(
+    run_cli, in_tmp, tiny_dataset, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    url = "postgresql://catdog@127.0.0.1/catdog"
+    result = run_cli(*fast_study_args(tiny_dataset, "--trials", 1, "--storage", url))
+    assert _error(result) == (
+        "Error: the database driver for postgresql+psycopg is not installed (psycopg); for "
+        "PostgreSQL run: pip install 'catdog-study[postgres]'"
+    )
+    _nothing_decoded(result, in_tmp)
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        (["--image-size", 72], "this run asks for --image-size 72 (the study's: 64): "),
+        (["--max-epochs", 2], "this run asks for --max-epochs 2 (the study's: 1): "),
+        (["--val-fraction", 0.25], "this run asks for judging on validation 0.25 of "),
+    ],
+)
+def test_a_study_that_cannot_go_on_names_the_setting_before_decoding_anything(
+    run_cli, in_tmp, tiny_dataset, changed, named
+):
+    args = ["--storage", STORAGE, "--trials", 1, "--max-epochs", 1, "--no-seed-configs"]
+    assert run_cli(*fast_study_args(tiny_dataset, *args)).exit_code == 0
+    cached = sorted(p.name for p in (in_tmp / "storage" / "cache").rglob("*"))
+    result = run_cli(*fast_study_args(tiny_dataset, *args, *changed))
+    assert named in _error(result)
+    assert "decoding" not in result.output
+    assert sorted(p.name for p in (in_tmp / "storage" / "cache").rglob("*")) == cached
+
+
+def test_new_storage_and_artifact_folders_are_created_saying_so(run_cli, in_tmp, tiny_dataset):
+    args = ["--trials", 1, "--max-epochs", 1, "--no-seed-configs"]
+    where = ["--storage", "sqlite:///studies/a/catdog.db", "--artifact-dir", "models/a"]
+    result = run_cli(*fast_study_args(tiny_dataset, *args, *where))
+    assert result.exit_code == 0, result.output
+    assert "created folder studies/a for the study database catdog.db" in result.output
+    assert "created folder models/a for the trials' models and checkpoints" in result.output
+    again = run_cli(*fast_study_args(tiny_dataset, *args, *where))
+    assert again.exit_code == 0 and "created folder" not in again.output

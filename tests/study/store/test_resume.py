@@ -1,10 +1,16 @@
+import os
+import signal
+
 import pytest
 import torch
+from optuna.trial import TrialState
 
 from catdog.config import TrainConfig
 from catdog.modelfile import sha256_of
 from catdog.train import DeviceImages, new_state
 from study.store.resume import CheckpointRefused, ResumeStore
+
+from ..workers import start_worker, trials_of, wait_all, wait_for_checkpoint
 
 
 class _Trial:
@@ -85,3 +91,23 @@ def test_checkpoint_of_another_configuration_is_refused(saved):
     store, info = saved
     with pytest.raises(CheckpointRefused, match="another configuration or seed"):
         store.load(info, CONFIG, seed=2)
+
+
+def test_the_stop_line_says_how_many_queued_trials_run_before_the_stopped_one(
+    in_tmp, tiny_dataset
+):
+    storage = "sqlite:///study.db"
+    args = ["--data", tiny_dataset, "--storage", storage, "--trials", 1, "--pruner", "none"]
+    args += ["--device", "cpu", "--precision", "fp32"]  # the report's 4 runs are queued first
+    worker = start_worker(in_tmp, "first.log", *args)
+    wait_for_checkpoint(storage, 1, worker)
+    os.kill(worker.pid, signal.SIGINT)
+    assert wait_all([worker]) == [130]
+    stop_line = (in_tmp / "first.log").read_text().strip().splitlines()[-1]
+    assert stop_line.startswith("interrupted: the running trial is marked FAIL")
+    assert stop_line.endswith(
+        "Run the same command again to continue the study. It resumes after the 3 trials "
+        "queued before it."
+    )
+    queued = [t.number for t in trials_of(storage) if t.state == TrialState.WAITING]
+    assert queued == [1, 2, 3, 4]  # Optuna takes them by number: the copy of trial 0 last

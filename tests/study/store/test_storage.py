@@ -8,12 +8,8 @@ import sqlite3
 import optuna
 import pytest
 
-from study.store.storage import (
-    StorageError,
-    open_existing_storage,
-    open_storage,
-    parse_storage_url,
-)
+from study.store.existing import open_existing_storage
+from study.store.storage import StorageError, open_storage, parse_storage_url
 
 QUEUED = 120
 PROCESSES = 4
