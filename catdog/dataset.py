@@ -133,8 +133,8 @@ def class_folders(split_dir: Path) -> tuple[str, ...]:
 
 
 def _different_classes(layout: DatasetLayout, split: str, found: tuple[str, ...]) -> str:
-    """E.g. 'test_set/ holds other class folders than training_set/: birds/ is only in
-    training_set/, fish/ only in test_set/; every split needs the same classes'."""
+    """E.g. 'ROOT/test_set holds other class folders than training_set/: birds/ only in
+    training_set/; fish/ only in test_set/; every split needs the same classes'."""
     only = [
         f"{', '.join(printable(name) + '/' for name in names)} only in {where}/"
         for names, where in (

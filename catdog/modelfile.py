@@ -49,10 +49,10 @@ class ModelFile:
     @property
     def class_names(self) -> tuple[str, ...]:
         """The label of each of the model's outputs, in order."""
-        return class_names(self.info)
+        return model_class_names(self.info)
 
 
-def class_names(info: dict[str, Any]) -> tuple[str, ...]:
+def model_class_names(info: dict[str, Any]) -> tuple[str, ...]:
     """The labels a model file's header names; the report's cat and dog where it names none."""
     return tuple(info.get("class_names") or REPORT_LABELS)
 
@@ -148,7 +148,7 @@ def load_model_file(
             f"{path}: the weights do not match the digest written with them (the file was "
             "changed or damaged); refusing to use it"
         )
-    names = class_names(info)
+    names = model_class_names(info)
     try:
         model = CatDogCNN(int(info["image_size"]), len(names))
         model.load_state_dict(tensors)
