@@ -53,6 +53,7 @@ def test_three_classes_from_data_check_to_report(run_cli, in_tmp, tiny_shapes):
     note = study_summary(study)  # the dashboard's study note
     assert "classes: ellipses, polygons, stars" in note
     assert "report: test accuracy (published)" not in note  # about cats and dogs alone
+    assert "those runs tend to answer it: about 33 % (the report's two classes: 50 %)" in note
 
     assert run_cli("export", "--out", "shapes.safetensors", "--storage", STORAGE).exit_code == 0
     shown = run_cli("show", "shapes.safetensors")
