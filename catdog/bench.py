@@ -45,7 +45,7 @@ from catdog.classic import (
     classic_train,
 )
 from catdog.config import TrainConfig
-from catdog.dataset import SPLITS, find_dataset_root
+from catdog.dataset import find_dataset
 from catdog.fused import FusedTrainer
 from catdog.train import (
     DeviceImages,
@@ -108,8 +108,8 @@ class BenchImages:
 def _bench_images(
     data_root: Path, device: torch.device, settings: BenchSettings, cache_dir: Path | None
 ) -> BenchImages:
-    root = find_dataset_root(data_root)
-    train_dir, test_dir = (root / split for split in SPLITS)
+    layout = find_dataset(data_root)
+    train_dir, test_dir = layout.root / layout.train, layout.root / layout.test
     batch = TrainConfig().batch_size
     train_set = read_split(train_dir, settings.image_size, cache_dir)
     test_set = read_split(test_dir, settings.image_size, cache_dir)
@@ -138,7 +138,7 @@ class BenchPasses:
         self.state = new_state(
             self.config, images.train_data, settings.seed, compile=settings.compile
         )
-        self.classic = classic_model(settings.image_size, device)
+        self.classic = classic_model(settings.image_size, device, images.train_data.num_classes)
         self.classic_optimizer = torch.optim.Adam(self.classic.parameters(), lr=self.config.lr)
         # The bare step's input: every batch of a pass, prepared on the device once, as is.
         precision = settings.precision

@@ -36,10 +36,11 @@ CACHE_FORMAT = "catdog-image-cache-3"
 @dataclass(frozen=True)
 class ImageSet:
     images: torch.Tensor  # (N, 3, S, S) uint8
-    labels: torch.Tensor  # (N,) int64, 0 = cat, 1 = dog
+    labels: torch.Tensor  # (N,) int64, an index into classes (0 = cats, 1 = dogs)
     paths: list[str]  # source file of each row
     skipped: list[SkippedFile]  # files left out, with the reason
     ignored: list[SkippedFile] = field(default_factory=list)  # hidden, system and stray files
+    classes: tuple[str, ...] = field(kw_only=True)  # the class folders, in label order
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -56,6 +57,7 @@ class ImageSet:
             [self.paths[i] for i in index.tolist()],
             self.skipped,
             self.ignored,
+            classes=self.classes,
         )
 
 
@@ -93,6 +95,7 @@ def read_split(
     *,
     warn: bool = True,
     on_decoded: DecodeProgress | None = None,
+    write_cache: bool = True,
 ) -> ImageSet:
     """The decoded split and every file left out with the reason.
 
@@ -100,12 +103,16 @@ def read_split(
     training both read a split through here, so they never disagree on which files are used.
     warn: warn about each skipped file by name (training); `data check` lists them itself.
     on_decoded: told how far decoding has got, when the split is decoded rather than read back.
+    write_cache: False for a command that only reads (`report`): a split not in the cache is
+    decoded and not kept.
     """
     listing = list_split(split_dir)
-    image_set = _cached_or_decoded(split_dir, listing, image_size, cache_dir, on_decoded)
+    image_set = _cached_or_decoded(
+        split_dir, listing, image_size, cache_dir, on_decoded, write=write_cache
+    )
     if warn:
         warn_skipped(image_set.skipped)
-    return replace(image_set, ignored=listing.ignored)
+    return replace(image_set, ignored=listing.ignored, classes=listing.classes)
 
 
 def _cached_or_decoded(
@@ -114,16 +121,18 @@ def _cached_or_decoded(
     image_size: int,
     cache_dir: Path | None,
     on_decoded: DecodeProgress | None,
+    *,
+    write: bool,
 ) -> ImageSet:
     cache_file = None
     if cache_dir is not None:
         cache_file = _cache_file(split_dir, listing, image_size, cache_dir)
         if cache_file.exists():
-            image_set = _read_cache(cache_file)
+            image_set = _read_cache(cache_file, listing.classes)
             if image_set is not None:
                 return image_set
-    image_set = _decode_all(listing.files, listing.skipped, image_size, on_decoded)
-    if cache_file is not None:
+    image_set = _decode_all(listing, image_size, on_decoded)
+    if cache_file is not None and write:
         _write_cache(cache_file, image_set)
         # Caches of earlier versions of this split at this size can never match again.
         for stale in cache_file.parent.glob(f"{split_dir.name}-{image_size}px-*.safetensors"):
@@ -151,11 +160,10 @@ DECODED_EVERY = 256  # images between two on_decoded calls
 
 
 def _decode_all(
-    files: list[ImageFile],
-    skipped: list[SkippedFile],
-    image_size: int,
-    on_decoded: DecodeProgress | None = None,
+    listing: SplitListing, image_size: int, on_decoded: DecodeProgress | None = None
 ) -> ImageSet:
+    files = listing.files
+
     def decode(file: ImageFile) -> np.ndarray | str:
         return decode_or_reason(file.path, image_size)  # a file's failure is a reason, not a raise
 
@@ -169,7 +177,7 @@ def _decode_all(
             ):
                 on_decoded(len(decoded), len(files))
     images = torch.empty((len(files), 3, image_size, image_size), dtype=torch.uint8)
-    labels, paths, skipped = [], [], list(skipped)
+    labels, paths, skipped = [], [], list(listing.skipped)
     for file, pixels in zip(files, decoded, strict=True):
         if isinstance(pixels, str):
             skipped.append(SkippedFile(file.path, pixels))
@@ -178,7 +186,8 @@ def _decode_all(
         labels.append(file.label)
         paths.append(str(file.path))
     images = images[: len(labels)].clone()
-    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), paths, skipped)
+    labels = torch.tensor(labels, dtype=torch.int64)
+    return ImageSet(images, labels, paths, skipped, classes=listing.classes)
 
 
 def warn_skipped(skipped: list[SkippedFile]) -> None:
@@ -201,7 +210,7 @@ def _write_cache(cache_file: Path, image_set: ImageSet) -> None:
         save_file(tensors, str(temporary), metadata=metadata)
 
 
-def _read_cache(cache_file: Path) -> ImageSet | None:
+def _read_cache(cache_file: Path, classes: tuple[str, ...]) -> ImageSet | None:
     """The cached set, or None when the file is unreadable (it is then rebuilt)."""
     try:
         with safe_open(str(cache_file), framework="pt") as handle:
@@ -210,8 +219,7 @@ def _read_cache(cache_file: Path) -> ImageSet | None:
             return None
         tensors = load_file(str(cache_file))
         skipped = [SkippedFile(Path(p), r) for p, r in json.loads(metadata["skipped"])]
-        return ImageSet(
-            tensors["images"], tensors["labels"], json.loads(metadata["paths"]), skipped
-        )
+        paths = json.loads(metadata["paths"])
+        return ImageSet(tensors["images"], tensors["labels"], paths, skipped, classes=classes)
     except (SafetensorError, OSError, ValueError, KeyError, RuntimeError):
         return None

@@ -69,9 +69,9 @@ def classic_loader(
     )
 
 
-def classic_model(image_size: int, device: torch.device) -> CatDogCNN:
+def classic_model(image_size: int, device: torch.device, num_classes: int = 2) -> CatDogCNN:
     """The report's model as it ran there: fp32, default memory format."""
-    return CatDogCNN(image_size).to(device)
+    return CatDogCNN(image_size, num_classes).to(device)
 
 
 def classic_train(

@@ -1,9 +1,12 @@
-"""Find the image files of a data set in the Kaggle `chetankv/dogs-cats-images` layout.
+"""Find the image files of a data set: a folder per split, and in each a folder per class.
 
-    ROOT/training_set/cats/*.jpg   ROOT/training_set/dogs/*.jpg
-    ROOT/test_set/cats/*.jpg       ROOT/test_set/dogs/*.jpg
+    ROOT/training_set/<class>/*.jpg   ROOT/test_set/<class>/*.jpg     (Kaggle's layout)
+    ROOT/train/<class>/*.jpg  [ROOT/val/<class>/*.jpg]  ROOT/test/<class>/*.jpg
 
-ROOT may also hold those two folders one level down (the Kaggle archive unpacks to
+The report's set is Kaggle's `chetankv/dogs-cats-images`, with the classes cats/ and dogs/; any
+two or more class folders make a set, the same ones in every split (catdog.classes says how
+they are ordered and named). A val/ folder beside train/ and test/ is the set's own validation
+split. ROOT may also hold the split folders one level down (the Kaggle archive unpacks to
 `dataset/training_set`, ...). Files are listed class by class in the order torchvision's
 ImageFolder lists them, so that "no shuffle" means the report's class-sorted order; links to
 folders inside a class folder are followed as ImageFolder follows them (see catdog.folders).
@@ -17,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from catdog.classes import class_labels
 from catdog.errors import CatdogError
 from catdog.folders import FolderId, SkippedFile, real_folders, walk_folder
 from catdog.names import printable
 
-SPLITS = ("training_set", "test_set")
-CLASS_FOLDERS = ("cats", "dogs")  # folder name -> class index by position
+SPLITS = ("training_set", "test_set")  # Kaggle's (training, test) split folders
+SHORT_SPLITS = ("train", "test")  # the common layout's, where a "val" folder may stand beside
+VAL_SPLIT = "val"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
 
@@ -34,11 +39,33 @@ class DatasetError(CatdogError, ValueError):
 @dataclass(frozen=True)
 class ImageFile:
     path: Path
-    label: int  # index into CLASS_FOLDERS
+    label: int  # index into the split's class folders, sorted
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where a data set's splits are and which classes every one of them holds."""
+
+    root: Path  # the folder holding the split folders
+    train: str  # the training split's folder in root: "training_set" or "train"
+    test: str  # "test_set" or "test"
+    val: str | None  # "val" when the set has its own validation split
+    classes: tuple[str, ...]  # class folder names, sorted as ImageFolder sorts them
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The split folders, training first, then validation (if any), then test."""
+        return tuple(split for split in (self.train, self.val, self.test) if split is not None)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Each class's label (catdog.classes.class_labels), in class order."""
+        return class_labels(self.classes)
 
 
 @dataclass(frozen=True)
 class SplitListing:
+    classes: tuple[str, ...]  # the class folders, in label order
     files: list[ImageFile]
     # In a class folder but plainly not an image, a link to nothing, a folder not entered: the
     # user is told.
@@ -51,17 +78,74 @@ def _is_hidden(path: Path) -> bool:
 
 
 def find_dataset_root(root: Path) -> Path:
-    """The folder holding training_set/ and test_set/: ROOT itself or one level below it."""
+    """The folder holding training_set/ and test_set/ (or train/ and test/): ROOT itself or
+    one level below it."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data folder {printable(root)} does not exist")
     candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
     for candidate in candidates:
-        if all((candidate / split).is_dir() for split in SPLITS):
+        if _split_pair(candidate) is not None:
             return candidate
     raise DatasetError(
-        f"{printable(root)} is not a data set: expected {SPLITS[0]}/ and {SPLITS[1]}/ with cats/ "
-        "and dogs/ inside, in the folder or one level below it"
+        f"{printable(root)} is not a data set: expected {SPLITS[0]}/ and {SPLITS[1]}/ (or "
+        f"{SHORT_SPLITS[0]}/ and {SHORT_SPLITS[1]}/) with a folder per class inside each "
+        "(cats/ and dogs/ for the report's set), in the folder or one level below it"
+    )
+
+
+def _split_pair(folder: Path) -> tuple[str, str] | None:
+    """The (training, test) split folders in `folder`, Kaggle's first, or None."""
+    for pair in (SPLITS, SHORT_SPLITS):
+        if all((folder / split).is_dir() for split in pair):
+            return pair
+    return None
+
+
+def find_dataset(root: Path) -> DatasetLayout:
+    """The data set in ROOT or one level below it: its split folders and its classes.
+
+    Reads folder names only. DatasetError when there is none, when a split holds fewer than
+    two class folders, or when the splits hold different ones (the message names them).
+    """
+    dataset_root = find_dataset_root(root)
+    train, test = _split_pair(dataset_root)
+    val = VAL_SPLIT if train == SHORT_SPLITS[0] and (dataset_root / VAL_SPLIT).is_dir() else None
+    layout = DatasetLayout(dataset_root, train, test, val, class_folders(dataset_root / train))
+    for split in layout.splits[1:]:
+        found = class_folders(dataset_root / split)
+        if found != layout.classes:
+            raise DatasetError(_different_classes(layout, split, found))
+    return layout
+
+
+def class_folders(split_dir: Path) -> tuple[str, ...]:
+    """The class folders in a split folder, sorted as ImageFolder sorts them; hidden ones are
+    not classes. DatasetError when there are fewer than two."""
+    found = tuple(sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not _is_hidden(p)))
+    if len(found) < 2:
+        held = f"only {printable(found[0])}/" if found else "no folder"
+        raise DatasetError(
+            f"{printable(split_dir)} holds {held}: a data set needs two or more classes, the "
+            "images of each in a folder named after it (cats/ and dogs/ for the report's set)"
+        )
+    return found
+
+
+def _different_classes(layout: DatasetLayout, split: str, found: tuple[str, ...]) -> str:
+    """E.g. 'ROOT/test_set holds other class folders than training_set/: birds/ only in
+    training_set/; fish/ only in test_set/; every split needs the same classes'."""
+    only = [
+        f"{', '.join(printable(name) + '/' for name in names)} only in {where}/"
+        for names, where in (
+            (sorted(set(layout.classes) - set(found)), layout.train),
+            (sorted(set(found) - set(layout.classes)), split),
+        )
+        if names
+    ]
+    return (
+        f"{printable(layout.root / split)} holds other class folders than {layout.train}/: "
+        f"{'; '.join(only)}; every split needs the same classes"
     )
 
 
@@ -72,14 +156,9 @@ def list_split(split_dir: Path) -> SplitListing:
     entered (a link loop, a folder listed twice, one that cannot be read) are `skipped` (the
     user is warned); hidden, system and stray entries are `ignored` (not part of the set).
     """
+    classes = class_folders(split_dir)
+    class_dirs = [split_dir / name for name in classes]
     entries = sorted(split_dir.iterdir())
-    class_dirs = [p for p in entries if p.is_dir() and not _is_hidden(p)]
-    found = [printable(p.name) for p in class_dirs]
-    if found != list(CLASS_FOLDERS):
-        raise DatasetError(
-            f"{printable(split_dir)} must hold exactly the class folders cats/ and dogs/, "
-            f"found: {', '.join(found) or 'none'}"
-        )
     files: list[ImageFile] = []
     skipped: list[SkippedFile] = []
     ignored = [_ignored(p) for p in entries if p not in class_dirs]
@@ -99,7 +178,7 @@ def list_split(split_dir: Path) -> SplitListing:
                 skipped.append(SkippedFile(path, f"not an image file ({suffix})"))
             else:
                 files.append(ImageFile(path, label))
-    return SplitListing(files, sorted(skipped, key=lambda item: item.path), ignored)
+    return SplitListing(classes, files, sorted(skipped, key=lambda item: item.path), ignored)
 
 
 def _ignored(path: Path) -> SkippedFile:

@@ -1,4 +1,4 @@
-"""The report's six-block CNN, exact at 256 px and valid down to 64 px.
+"""The report's six-block CNN, exact at 256 px and valid down to 64 px, for two classes or more.
 
 Each block is the report's Conv2d(bias=False) -> BatchNorm2d -> ReLU -> MaxPool2d(2), computed as
 Conv2d -> BatchNorm2d -> MaxPool2d(2) -> ReLU (see `block_layers`). At 256 px the
@@ -6,6 +6,8 @@ convolutions are unpadded, as in the report, and the feature map ends at 128 x 2
 for Linear(512, 2). Unpadded, the six blocks need at least 179 px: below that, every convolution
 gets a zero border of kernel // 2 pixels, so that only the pools shrink the image (64 px -> 1 x 1,
 128 px -> 2 x 2). That is the one change; the head's width is always computed from the image size.
+A data set of N classes gets the head Linear(features, N); for N = 2 that is the report's network,
+parameter for parameter and, for a given seed, initial weight for initial weight.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CLASS_NAMES = ("cat", "dog")  # class index 0 = cat, 1 = dog, as ImageFolder sorts cats/ dogs/
 BLOCKS = ((16, 4), (32, 3), (32, 2), (64, 2), (64, 3), (128, 3))  # (out channels, kernel size)
 MIN_IMAGE_SIZE = 64  # 2**6: six pools of 2 leave at least one pixel
+HEAD_BIAS = "head.1.bias"  # the state_dict name of the head's bias, (num_classes,)
 
 
 def conv_padding(image_size: int) -> int | None:
@@ -95,19 +97,22 @@ def report_order(features: nn.Sequential) -> nn.Sequential:
 
 
 class CatDogCNN(nn.Module):
-    """Six conv blocks and a linear head; input (B, 3, S, S) floats in [0, 1], output (B, 2)."""
+    """Six conv blocks and a linear head; input (B, 3, S, S) floats in [0, 1], output logits
+    (B, num_classes), class i being a data set's i-th class folder (catdog.classes)."""
 
-    def __init__(self, image_size: int = 256) -> None:
+    def __init__(self, image_size: int = 256, num_classes: int = 2) -> None:
         super().__init__()
-        self.image_size = image_size
+        if num_classes < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+        self.image_size, self.num_classes = image_size, num_classes
         layers: list[nn.Module] = []
         for in_channels, out_channels, kernel, padding in conv_blocks(image_size):
             conv = nn.Conv2d(in_channels, out_channels, kernel, padding=padding, bias=False)
             layers += block_layers(conv, out_channels)
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(head_width(image_size), len(CLASS_NAMES))
-        )
+        # Built after the features, as the report's network was: for 2 classes it draws the
+        # same initial weights from the seed (its weight (2, features) first, then its bias).
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(head_width(image_size), num_classes))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))

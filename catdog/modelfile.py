@@ -1,17 +1,19 @@
 """Self-describing model files: safetensors weights plus what is needed to rebuild and use them.
 
 A model file holds the CNN's tensors and, in the safetensors header, a JSON `catdog` entry:
-format name and version, image size, class names, a SHA-256 of the tensors, the training config,
-the metrics and any extra facts the caller adds (trial number, study, seed). Loading checks the
-tensors against that digest, and the whole file against a SHA-256 the caller recorded when one
-is given (the study records one per checkpoint; `export` writes one beside the file). Loading
-never unpickles anything.
+format name and version, image size, class names (the labels, in the order of the model's
+outputs; a file that names none is the report's cat and dog), a SHA-256 of the tensors, the
+training config, the metrics and any extra facts the caller adds (trial number, study, seed).
+Loading checks the tensors against that digest, and the whole file against a SHA-256 the caller
+recorded when one is given (the study records one per checkpoint; `export` writes one beside
+the file). Loading never unpickles anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from catdog.atomic import atomic_write
+from catdog.classes import REPORT_LABELS
 from catdog.errors import CatdogError
-from catdog.model import CLASS_NAMES, CatDogCNN
+from catdog.model import HEAD_BIAS, CatDogCNN
 
 MODEL_FORMAT = "catdog-model"
 MODEL_FORMAT_VERSION = 1
@@ -43,6 +46,16 @@ class ModelFile:
     def image_size(self) -> int:
         return int(self.info["image_size"])
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The label of each of the model's outputs, in order."""
+        return model_class_names(self.info)
+
+
+def model_class_names(info: dict[str, Any]) -> tuple[str, ...]:
+    """The labels a model file's header names; the report's cat and dog where it names none."""
+    return tuple(info.get("class_names") or REPORT_LABELS)
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -62,14 +75,21 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_model_file(path: Path, model: CatDogCNN, **info: Any) -> str:
-    """Write `model` with `info` (JSON-serialisable) atomically; returns the file's SHA-256."""
+def save_model_file(
+    path: Path, model: CatDogCNN, *, class_names: Sequence[str] = REPORT_LABELS, **info: Any
+) -> str:
+    """Write `model` with `info` (JSON-serialisable) atomically; returns the file's SHA-256.
+
+    class_names: the label of each output (ValueError when their number differs)."""
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    outputs = len(tensors[HEAD_BIAS])
+    if len(class_names) != outputs:
+        raise ValueError(f"{len(class_names)} class names for a model of {outputs} outputs")
     header = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "image_size": model.image_size,
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(class_names),
         "tensors_sha256": tensors_sha256(tensors),
         **info,
     }
@@ -128,11 +148,15 @@ def load_model_file(
             f"{path}: the weights do not match the digest written with them (the file was "
             "changed or damaged); refusing to use it"
         )
-    model = CatDogCNN(int(info["image_size"]))
+    names = model_class_names(info)
     try:
+        model = CatDogCNN(int(info["image_size"]), len(names))
         model.load_state_dict(tensors)
-    except RuntimeError:
-        raise ModelFileError(f"{path}: weights do not fit the network they describe") from None
+    except (RuntimeError, ValueError):
+        raise ModelFileError(
+            f"{path}: weights do not fit the network they describe ({info['image_size']} px, "
+            f"{len(names)} classes: {', '.join(names)})"
+        ) from None
     return ModelFile(model.to(device).eval(), info)
 
 

@@ -42,7 +42,7 @@ class ImagePathError(CatdogError, ValueError):
 @dataclass(frozen=True)
 class Prediction:
     path: Path
-    probabilities: tuple[float, ...] | None  # one per class, in CLASS_NAMES order
+    probabilities: tuple[float, ...] | None  # one per class, in the model's class order
     error: str | None = None  # why the file could not be classified
 
     @property

@@ -1,4 +1,4 @@
-"""A whole data set as training sees it: both splits decoded, every file left out, and why.
+"""A whole data set as training sees it: every split decoded, every file left out, and why.
 
 `data check` prints a scan and training loads one, through the same function, so the two never
 disagree on which images are used.
@@ -10,26 +10,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catdog.cache import DecodeProgress, ImageSet, read_split
-from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError
+from catdog.dataset import DatasetError, DatasetLayout
 from catdog.names import printable
 
 
 @dataclass(frozen=True)
 class DatasetScan:
-    root: Path  # the folder holding training_set/ and test_set/
-    splits: dict[str, ImageSet]  # by split folder name, in SPLITS order
+    layout: DatasetLayout  # where the splits are, and their classes
+    splits: dict[str, ImageSet]  # by split folder name, in layout.splits order
+
+    @property
+    def root(self) -> Path:
+        """The folder holding the split folders."""
+        return self.layout.root
 
     def class_counts(self, split: str) -> list[int]:
-        """Usable images of each class of `split`, in CLASS_FOLDERS order."""
+        """Usable images of each class of `split`, in class order."""
         labels = self.splits[split].labels
-        return [int((labels == label).sum()) for label in range(len(CLASS_FOLDERS))]
+        return [int((labels == label).sum()) for label in range(len(self.layout.classes))]
 
     def empty_classes(self) -> list[Path]:
         """Class folders left with no usable image."""
         return [
             self.root / split / name
             for split in self.splits
-            for name, count in zip(CLASS_FOLDERS, self.class_counts(split), strict=True)
+            for name, count in zip(self.layout.classes, self.class_counts(split), strict=True)
             if count == 0
         ]
 
@@ -44,20 +49,31 @@ class DatasetScan:
 
 
 def read_dataset(
-    dataset_root: Path,
+    layout: DatasetLayout,
     image_size: int,
     cache_dir: Path | None,
     on_decoded: DecodeProgress | None = None,
+    *,
+    write_cache: bool = True,
 ) -> DatasetScan:
-    """Both splits of `dataset_root` (see find_dataset_root) decoded at `image_size` px.
+    """Every split of the data set (see find_dataset) decoded at `image_size` px.
 
     Skipped files are listed in the scan, not warned about: the caller says what they mean.
-    on_decoded: told how far the decoding of each split has got (see read_split).
+    on_decoded: told how far the decoding of each split has got (see read_split);
+    write_cache: False to decode a split that is not in the cache without keeping it.
+    DatasetError when a split's class folders changed since `layout` was read.
     """
-    splits = {
-        split: read_split(
-            dataset_root / split, image_size, cache_dir, warn=False, on_decoded=on_decoded
+    splits = {}
+    for split in layout.splits:
+        image_set = read_split(
+            layout.root / split,
+            image_size,
+            cache_dir,
+            warn=False,
+            on_decoded=on_decoded,
+            write_cache=write_cache,
         )
-        for split in SPLITS
-    }
-    return DatasetScan(dataset_root, splits)
+        if image_set.classes != layout.classes:  # its labels would mean other classes
+            raise DatasetError(f"the class folders in {printable(layout.root / split)} changed")
+        splits[split] = image_set
+    return DatasetScan(layout, splits)

@@ -1,13 +1,17 @@
-"""A deterministic synthetic two-class image set in the Kaggle layout, for runs without real data.
+"""A deterministic synthetic image set in the Kaggle layout, for runs without real data.
 
 SYNTHETIC, not cats and dogs: "cats" are images whose object is an ellipse, "dogs" images whose
 object is a triangle or an irregular quadrilateral. Everything a linear model could read from
-global statistics is drawn from the same distribution for both classes: background gradient and
+global statistics is drawn from the same distribution for every class: background gradient and
 noise, object colour, size, position and rotation. (Distractor strokes and small shapes of the
 other class were tried and made the task too hard for this network on a few thousand 64 px
 images: no configuration passed 75 % in 8 epochs.) The images are JPEG files of varied sizes
 and aspect ratios, so decoding and resizing are exercised as with real photos, and a few are
 filed under the wrong class (label noise) so that accuracy stays below 100 %.
+
+With three classes (`classes=3`, a stand-in for a user's own photos) the folders are named
+after their shapes, ellipses/, polygons/ and stars/ (five-pointed); a two-class set is written
+byte for byte as before the third shape existed, so its caches and figures stay valid.
 
 By default the JPEGs are small (80-200 px high), which keeps the set quick to write and to
 decode. `photo_sized` makes them as large as Kaggle's photos (long side 300-500 px), for timing
@@ -31,10 +35,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from catdog.classes import REPORT_FOLDERS
 from catdog.cores import usable_cores
-from catdog.dataset import CLASS_FOLDERS, SPLITS
+from catdog.dataset import SPLITS
 
 MANIFEST = "synthetic.json"  # marks a folder as this synthetic set and records how it was made
+SHAPE_FOLDERS = ("ellipses", "polygons", "stars")  # sorted: class i draws shape i
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,16 @@ class SyntheticSpec:
     label_noise: float = 0.04  # fraction of images filed under the other class
     image_size: int = 64  # the size the study trains at by default on this set
     photo_sized: bool = False  # JPEGs with a long side of 300-500 px, like Kaggle's photos
+    classes: int = 2  # 2: cats/ and dogs/, the report's folders; 3: ellipses/, polygons/, stars/
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.classes <= len(SHAPE_FOLDERS):
+            raise ValueError(f"classes must be 2 or 3, got {self.classes}")
+
+    @property
+    def class_folders(self) -> tuple[str, ...]:
+        """The folder of each class, in class order."""
+        return REPORT_FOLDERS if self.classes == 2 else SHAPE_FOLDERS[: self.classes]
 
 
 def read_manifest(root: Path) -> SyntheticSpec | None:
@@ -75,9 +91,9 @@ def write_synthetic_dataset(
         images = []  # (split folder, split index, label, index, images per class)
         for split_index, split in enumerate(SPLITS):
             per_class = spec.train_per_class if split == SPLITS[0] else spec.test_per_class
-            for folder in CLASS_FOLDERS:
+            for folder in spec.class_folders:
                 (building / split / folder).mkdir(parents=True)
-            for label in range(len(CLASS_FOLDERS)):
+            for label in range(spec.classes):
                 images += [
                     (building / split, split_index, label, i, per_class) for i in range(per_class)
                 ]
@@ -102,7 +118,10 @@ def write_synthetic_dataset(
             except BaseException:
                 failed.set()
                 raise
-        manifest = {"kind": "catdog synthetic data set (NOT cats and dogs)", "spec": asdict(spec)}
+        values = asdict(spec)
+        if spec.classes == 2:  # a two-class set's manifest stays byte for byte as before
+            del values["classes"]
+        manifest = {"kind": "catdog synthetic data set (NOT cats and dogs)", "spec": values}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         building.rename(root)
     except BaseException:
@@ -118,12 +137,18 @@ def _write_image(
     # One generator per image: any image can be regenerated on its own.
     rng = np.random.default_rng([spec.seed, split_index, label, index])
     image = draw_image(rng, label, photo_sized=spec.photo_sized)
-    filed_label = 1 - label if rng.random() < spec.label_noise else label
+    filed_label = label
+    if rng.random() < spec.label_noise:  # filed under another class, drawn when there are several
+        filed_label = 1 - label if spec.classes == 2 else _other_class(rng, label, spec.classes)
     # Named like Kaggle's files (cat.123.jpg) after the folder it is filed in.
     number = label * per_class + index
-    name = f"{CLASS_FOLDERS[filed_label][:-1]}.{number}.jpg"
+    folder = spec.class_folders[filed_label]
     quality = int(rng.integers(80, 96))
-    image.save(split_dir / CLASS_FOLDERS[filed_label] / name, quality=quality)
+    image.save(split_dir / folder / f"{folder[:-1]}.{number}.jpg", quality=quality)
+
+
+def _other_class(rng: np.random.Generator, label: int, classes: int) -> int:
+    return (label + 1 + int(rng.integers(classes - 1))) % classes
 
 
 def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -143,12 +168,17 @@ def _background(rng: np.random.Generator, width: int, height: int) -> Image.Imag
 
 
 def _shape_points(rng: np.random.Generator, label: int, cx: float, cy: float, radius: float):
-    """Outline of an ellipse (label 0) or a triangle / quadrilateral (label 1), rotated."""
+    """Outline of an ellipse (label 0), a triangle / quadrilateral (label 1) or a five-pointed
+    star (label 2), rotated."""
     rotation = rng.uniform(0, 2 * math.pi)
     if label == 0:
         stretch = rng.uniform(1.0, 1.6)
         angles = np.linspace(0, 2 * math.pi, 48, endpoint=False)
         rx, ry = radius, radius / stretch
+    elif label == 2:
+        # Ten corners, every other one drawn in: a star's points are what sets it apart.
+        angles = np.arange(10) * math.pi / 5
+        rx = ry = radius * np.where(np.arange(10) % 2 == 0, 1.0, rng.uniform(0.38, 0.55))
     else:
         sides = int(rng.integers(3, 5))
         # Irregular corners keep squares from looking like the ellipses' 48-gons at small sizes.
@@ -161,7 +191,7 @@ def _shape_points(rng: np.random.Generator, label: int, cx: float, cy: float, ra
 
 
 def draw_image(rng: np.random.Generator, label: int, *, photo_sized: bool = False) -> Image.Image:
-    """One synthetic image of class `label` (0 = ellipse 'cat', 1 = polygon 'dog').
+    """One synthetic image of class `label` (0 = ellipse 'cat', 1 = polygon 'dog', 2 = star).
 
     Width / height is 0.7-1.5. Small: 80-199 px high. Photo-sized: the long side 300-500 px.
     """

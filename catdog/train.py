@@ -55,7 +55,8 @@ class DeviceImages:
     """A decoded split moved once to the training device."""
 
     images: torch.Tensor  # (N, 3, S, S) uint8, channels_last in memory (N, S, S, 3)
-    labels: torch.Tensor  # (N,) int64
+    labels: torch.Tensor  # (N,) int64, in [0, num_classes)
+    num_classes: int = 2  # the model's outputs: the data set's classes (2: cats and dogs)
 
     @classmethod
     def from_image_set(cls, image_set: ImageSet, device: torch.device) -> DeviceImages:
@@ -63,7 +64,7 @@ class DeviceImages:
         # reordering, and grid_sample reads it faster (bilinear: 60 against 100 ms per batch
         # of 128 at 256 px on a 2-core CPU).
         images = image_set.images.to(device).contiguous(memory_format=torch.channels_last)
-        return cls(images, image_set.labels.to(device))
+        return cls(images, image_set.labels.to(device), len(image_set.classes))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -139,7 +140,8 @@ def new_state(
     """
     device = data.images.device
     torch.manual_seed(seed)  # weight initialisation
-    model = CatDogCNN(data.image_size).to(device, memory_format=torch.channels_last)
+    model = CatDogCNN(data.image_size, data.num_classes)
+    model = model.to(device, memory_format=torch.channels_last)
     if compile:
         model.compile(backend=COMPILE_BACKEND)
     optimizer = build_optimizer(config, model.parameters(), device)
@@ -293,7 +295,7 @@ def evaluate(model: CatDogCNN, data: DeviceImages, precision: str) -> tuple[floa
 def predict_probabilities(
     model: CatDogCNN, images: torch.Tensor, precision: str = "fp32"
 ) -> torch.Tensor:
-    """Softmax class probabilities (B, 2) for uint8 images (B, 3, S, S)."""
+    """Softmax class probabilities (B, N classes) for uint8 images (B, 3, S, S)."""
     model.eval()
     device = next(model.parameters()).device
     pixels = model_input(to_float(images.to(device)), precision)

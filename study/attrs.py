@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from catdog.classes import REPORT_LABELS
+
 # --- On each trial (user attrs), set when it starts. -------------------------------------------
 SEED_ATTR = "seed"  # int: weight initialisation, batch order and augmentation draws
 CONFIG_ATTR = "config"  # TrainConfig.to_dict(): the whole recipe the trial trains with
@@ -52,6 +54,9 @@ VAL_CURVES = {attr.replace("epoch_test_", "epoch_val_"): name for attr, name in 
 # --- On the study (user attrs). ----------------------------------------------------------------
 SEARCH_SPACE_ATTR = "search_space"  # {"name", "fingerprint", "dimensions"} it was started with
 STUDY_DATA_ATTR = "data"  # the data key its trials are judged on (see study.run.study.data_key)
+# ["cat", "dog"]: the labels of the classes its trials learn, in the models' output order
+# (catdog.classes); a study without it was made before other classes were possible: cat, dog.
+STUDY_CLASSES_ATTR = "classes"
 WORKERS_ATTR = "workers_started"  # every worker ever started on it, for sampler seeds
 STUDY_OBJECTIVE_ATTR = "objective"  # "loss" or "accuracy": what it ranks trials by (--objective)
 STUDY_PRECISION_ATTR = "precision"  # {"cpu": "fp32", "cuda": "bf16"}: chosen once per device kind
@@ -83,6 +88,11 @@ def loss_curve_attr(split: str) -> str:
 def eval_split(user_attrs: Mapping[str, Any]) -> str:
     """Which set judged a trial's epochs: "val" for a validation part, else "test"."""
     return "val" if user_attrs.get(EVAL_SPLIT_ATTR) == "val" else "test"
+
+
+def study_classes(user_attrs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The labels of a study's classes, in output order (cat, dog for a study naming none)."""
+    return tuple(user_attrs.get(STUDY_CLASSES_ATTR) or REPORT_LABELS)
 
 
 def is_synthetic(data: str | None) -> bool:

@@ -7,8 +7,8 @@ Each member keeps its own weights; each operator runs once for all K members:
              and holds member k's weight, so K convolutions are one launch
   BatchNorm  BatchNorm2d(K*Cout): its statistics are per channel, so each member's stay its own
   MaxPool2d(2), ReLU: per channel (ReLU after the pool: catdog.model.block_layers)
-  head       features (B, K*C, h, w) -> (K, B, C*h*w), times (K, C*h*w, 2) plus (K, 1, 2): one
-             batched matmul; the output is each member's logits, (K, B, 2)
+  head       features (B, K*C, h, w) -> (K, B, C*h*w), times (K, C*h*w, N) plus (K, 1, N) for
+             N classes: one batched matmul; the output is each member's logits, (K, B, N)
 
 Members go side by side in the channels rather than in the batch ((K*B, 3, S, S)) because a
 grouped convolution is the operator that takes K weights at once; stacked along the batch, the
@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from catdog.model import CLASS_NAMES, block_layers, conv_blocks, head_width
+from catdog.model import HEAD_BIAS, block_layers, conv_blocks, head_width
 
 # Which of the six convolutions run split (True) or grouped (False), block 1 first; one bool
 # for all of them.
@@ -49,13 +49,18 @@ SPLIT_DEVICES = ("cpu",)
 
 
 class FusedCNN(nn.Module):
-    """K CatDogCNNs; input (B, K*3, S, S) floats in [0, 1], output logits (K, B, 2).
+    """K CatDogCNNs; input (B, K*3, S, S) floats in [0, 1], output logits (K, B, num_classes).
 
     Build it with `from_members`; the constructor only lays out (uninitialised) tensors.
     """
 
     def __init__(
-        self, image_size: int, members: int, *, split_convolutions: SplitLayers = False
+        self,
+        image_size: int,
+        members: int,
+        *,
+        num_classes: int = 2,
+        split_convolutions: SplitLayers = False,
     ) -> None:
         super().__init__()
         self.image_size, self.members = image_size, members
@@ -77,7 +82,7 @@ class FusedCNN(nn.Module):
             layers += block_layers(conv, members * out_channels)
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            MemberFlatten(members), FusedLinear(members, head_width(image_size), len(CLASS_NAMES))
+            MemberFlatten(members), FusedLinear(members, head_width(image_size), num_classes)
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -101,8 +106,14 @@ class FusedCNN(nn.Module):
         device = next(iter(members[0].values())).device
         if split_convolutions is None:
             split_convolutions = device.type in SPLIT_DEVICES
+        num_classes = len(members[0][HEAD_BIAS])
         with torch.device("meta"):  # shapes only: no initialisation, no random numbers drawn
-            fused = cls(image_size, len(members), split_convolutions=split_convolutions)
+            fused = cls(
+                image_size,
+                len(members),
+                num_classes=num_classes,
+                split_convolutions=split_convolutions,
+            )
         tensors = {}
         for name in fused.state_dict():
             if name.endswith("num_batches_tracked"):

@@ -248,7 +248,7 @@ class FusedTrainer:
         self, members: list[_Member], images: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step of every member on prepared inputs (B, K*3, S, S) and labels
-        (K, B); returns each member's loss (K,) and logits (K, B, 2), detached."""
+        (K, B); returns each member's loss (K,) and logits (K, B, N classes), detached."""
         with autocast(self.device, self.precision):
             logits = self._fused(images)[: len(members)]  # a padded layout's extra groups: out
         losses = self._losses(logits.float(), labels)
@@ -263,7 +263,7 @@ class FusedTrainer:
     def _losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Each member's mean cross-entropy with its own label smoothing, (K,), computed as
         F.cross_entropy computes it: (1 - s) * nll + smooth * (s / classes)."""
-        log_p = F.log_softmax(logits, dim=-1)  # (K, B, 2)
+        log_p = F.log_softmax(logits, dim=-1)  # (K, B, N classes)
         nll = -log_p.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(dim=1)
         if isinstance(self._share, float) and self._share == 0.0:
             return nll
@@ -331,7 +331,8 @@ class FusedTrainer:
         self._plan = AugmentPlan.build([m.config.augmentation for m in members], self.device)
         smoothing = [m.config.label_smoothing for m in members]
         self._keep = self._per_member([1 - s for s in smoothing])
-        self._share = self._per_member([s / 2 for s in smoothing])
+        classes = self.train_data.num_classes
+        self._share = self._per_member([s / classes for s in smoothing])
         self._fused = fused
         return fused
 

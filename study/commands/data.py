@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from catdog.dataset import CLASS_FOLDERS, find_dataset_root
+from catdog.classes import describe_counts, imbalance, is_imbalanced, is_report_pair
+from catdog.dataset import find_dataset
 from catdog.names import printable
-from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
+from catdog.synthetic import SHAPE_FOLDERS, SyntheticSpec, write_synthetic_dataset
 from study.settings import REAL_DATA_DIR, SYNTHETIC_DIR
 
 if TYPE_CHECKING:
@@ -49,10 +50,23 @@ def data() -> None:
     help="JPEGs as large as Kaggle's photos (long side 300-500 px) instead of 80-200 px high: "
     "for timing the classic PIL pipeline with `bench`.",
 )
+@click.option(
+    "--classes",
+    type=click.IntRange(2, len(SHAPE_FOLDERS)),
+    default=2,
+    show_default=True,
+    help="2: cats/ (ellipses) and dogs/ (polygons), standing in for the report's set; 3: "
+    "ellipses/, polygons/ and stars/, standing in for your own photos.",
+)
 def synth(
-    out: Path, seed: int, train_per_class: int, test_per_class: int, photo_sized: bool
+    out: Path,
+    seed: int,
+    train_per_class: int,
+    test_per_class: int,
+    photo_sized: bool,
+    classes: int,
 ) -> None:
-    """Write the SYNTHETIC two-class set (ellipses vs polygons, not cats and dogs)."""
+    """Write the SYNTHETIC set: ellipses vs polygons (or three shapes), not cats and dogs."""
     if out.exists():
         raise click.ClickException(f"{out} already exists; remove it or choose another --out")
     spec = SyntheticSpec(
@@ -60,12 +74,14 @@ def synth(
         train_per_class=train_per_class,
         test_per_class=test_per_class,
         photo_sized=photo_sized,
+        classes=classes,
     )
     write_synthetic_dataset(out, spec)
     size = "photo-sized JPEGs" if photo_sized else "small JPEGs"
+    folders = "" if classes == 2 else f" in {', '.join(spec.class_folders)}"
     click.echo(
-        f"wrote {2 * train_per_class} training and {2 * test_per_class} test images "
-        f"(SYNTHETIC shapes, {size}, {spec.image_size} px by default) to {out}"
+        f"wrote {classes * train_per_class} training and {classes * test_per_class} test images"
+        f"{folders} (SYNTHETIC shapes, {size}, {spec.image_size} px by default) to {out}"
     )
 
 
@@ -102,30 +118,37 @@ def download(dest: Path) -> None:
 def check(path: Path, image_size: int | None, strict: bool) -> None:
     """Scan the data set in PATH exactly as training reads it.
 
-    Prints the usable images per split and class with their sizes, and every file that
-    training will not use, with the reason. The decoded images are cached for training.
-    PATH defaults to storage/data/dogs-cats-images.
+    Prints the classes, the usable images per split and class with their sizes, and every file
+    that training will not use, with the reason; warns where a split's classes differ in size
+    by more than 1.5 times. The decoded images are cached for training. PATH defaults to
+    storage/data/dogs-cats-images.
     """
     from study.data.source import data_source  # torch: only when the command runs
     from study.data.splits import read_data
 
-    root = find_dataset_root(path)
+    layout = find_dataset(path)
     source = data_source(path, image_size)
     click.echo(
-        f"reading {printable(root)} at {source.image_size} px "
+        f"reading {printable(layout.root)} at {source.image_size} px "
         "(decoded once, then cached for training)"
     )
+    if not is_report_pair(layout.labels):
+        click.echo(f"  {len(layout.classes)} classes: {', '.join(layout.labels)}")
     scan = read_data(source)
     for split, image_set in scan.splits.items():
-        counts = ", ".join(
-            f"{n} {name}" for n, name in zip(scan.class_counts(split), CLASS_FOLDERS, strict=True)
-        )
+        counts = scan.class_counts(split)
         click.echo(
-            f"  {split}: {counts} usable; {len(image_set.skipped)} skipped, "
-            f"{len(image_set.ignored)} ignored"
+            f"  {split}: {describe_counts(counts, layout.classes)} usable; "
+            f"{len(image_set.skipped)} skipped, {len(image_set.ignored)} ignored"
         )
         if len(image_set):
             click.echo(f"    {_describe_sizes(image_set)}")
+        if min(counts) > 0 and is_imbalanced(counts):  # an empty class is an error, below
+            click.echo(
+                f"    warning: its largest class has {imbalance(counts):.1f} times the images "
+                "of its smallest: accuracy then flatters a model that favours the large "
+                "classes; `report` adds each class's accuracy and balanced accuracy"
+            )
     skipped = [item for image_set in scan.splits.values() for item in image_set.skipped]
     ignored = [item for image_set in scan.splits.values() for item in image_set.ignored]
     for heading, items in (

@@ -90,7 +90,8 @@ from study.settings import (
     default=0.0,
     show_default=True,
     help="Hold out this fraction of each training class (seeded by --seed) to prune and rank "
-    "trials on; the test set is then scored once per finished trial. 0: test set, as the report.",
+    "trials on; the test set is then scored once per finished trial. 0: the data set's val/ "
+    "folder if it has one, else the test set, as the report.",
 )
 @device_option
 @click.option(

@@ -21,8 +21,8 @@ FORMATS = ("text", "csv", "json")
     type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="text: 'IMAGE: cat 0.9970' lines; csv or json: one row per file with both "
-    "probabilities, or the reason it could not be classified.",
+    help="text: 'IMAGE: cat 0.9970' lines (the likeliest class); csv or json: one row per "
+    "file with a probability per class, or the reason it could not be classified.",
 )
 @click.option(
     "--verbose",
@@ -46,7 +46,8 @@ def predict(
     batch_size: int,
     device: str,
 ) -> None:
-    """Classify IMAGES with an exported MODEL file: cat or dog, and how likely.
+    """Classify IMAGES with an exported MODEL file: which class (cat or dog for the
+    report's set), and how likely.
 
     IMAGES are files, folders (every image in them and below, hidden files skipped) or quoted
     glob patterns ('photos/*.jpg', 'photos/**/*.png'). The file's SHA-256 is checked against
@@ -56,7 +57,6 @@ def predict(
     """
     # torch: only when the command runs, never for `--help`.
     from catdog.device import resolve_device
-    from catdog.model import CLASS_NAMES
     from catdog.modelfile import load_model_file, read_checksum
     from catdog.predict import classify_files, image_paths
     from study.results.model_card import card_lines, checksum, model_summary, synthetic_warning
@@ -71,7 +71,7 @@ def predict(
     if (warning := synthetic_warning(model, info)) is not None:
         click.echo(warning, err=True)
 
-    class_names = tuple(info.get("class_names") or CLASS_NAMES)
+    class_names = model_file.class_names
     predictions = classify_files(model_file.model, paths, batch_size=batch_size)
     if output_format == "text":
         failed = _write_text(predictions, class_names)
@@ -108,7 +108,8 @@ def _write_text(predictions: Iterable, class_names: tuple[str, ...]) -> int:
 
 
 def _row(prediction, class_names: tuple[str, ...]) -> dict:
-    """path, label, p_cat, p_dog and error; the label and probabilities are None on error.
+    """path, label, p_<class> for each class (p_cat, p_dog) and error; the label and
+    probabilities are None on error.
 
     A name that is not UTF-8 is written with backslash escapes, as in the text lines: CSV and
     JSON are read as UTF-8.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 from catdog.names import printable
 from catdog.synthetic import read_manifest, write_synthetic_dataset
 from study.settings import CACHE_DIR, REAL_DATA_DIR, REAL_IMAGE_SIZE, SYNTHETIC_DIR
+
+KINDS = ("SYNTHETIC shapes", "images")  # what a description calls the data: stored on trials
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,21 @@ class DataSource:
 
     @property
     def kind(self) -> str:
-        return "SYNTHETIC shapes" if self.synthetic else "images"
+        return KINDS[0] if self.synthetic else KINDS[1]
 
     @property
     def description(self) -> str:
         """E.g. 'SYNTHETIC shapes from storage/data/synthetic, 64 px' (stored on trials)."""
         return f"{self.kind} from {printable(self.root)}, {self.image_size} px"
+
+
+def described_folder(description: str | None) -> Path | None:
+    """The folder a stored description names ('SYNTHETIC shapes from storage/data/synthetic,
+    64 px' -> storage/data/synthetic), as given to the run (relative to its folder); None for
+    another text."""
+    kinds = "|".join(re.escape(kind) for kind in KINDS)
+    match = re.fullmatch(rf"(?:{kinds}) from (.+), \d+ px", description or "")
+    return Path(match[1]) if match else None
 
 
 def resolve_data(

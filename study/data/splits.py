@@ -1,19 +1,22 @@
 """The splits a study trains and judges on, read through the cache and loaded onto the device.
 
-With a validation fraction F > 0, a stratified, seeded F of each class of the training set is
-held out: trials train on the rest and are judged on it, and the test set is kept for the end.
+A validation split holds images back from the search: trials are judged on it, and the test
+set is kept for the end. It is the data set's own val/ folder when it has one (train/, val/,
+test/), else, with a validation fraction F > 0, a stratified, seeded F of each class of the
+training set. Both at once is refused: the val/ folder already is the held-out part.
 Verbs: `read` decodes files into memory through the cache, `load` puts images on the device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from catdog.cache import DecodeProgress, is_cached, warn_skipped
-from catdog.dataset import CLASS_FOLDERS, SPLITS, DatasetError, find_dataset_root
+from catdog.classes import REPORT_FOLDERS
+from catdog.dataset import DatasetError, DatasetLayout, find_dataset
 from catdog.names import printable
 from catdog.scan import DatasetScan, read_dataset
 from catdog.train import DeviceImages
@@ -27,7 +30,8 @@ class DeviceSplits:
     train: DeviceImages
     test: DeviceImages
     description: str  # the data source's description, stored on every trial
-    val: DeviceImages | None = None  # held out of the training set, when --val-fraction > 0
+    class_names: tuple[str, ...]  # each class's label, in label order (catdog.classes)
+    val: DeviceImages | None = None  # the val/ folder, or held out with --val-fraction > 0
 
     @property
     def eval_split(self) -> str:
@@ -40,12 +44,32 @@ class DeviceSplits:
         return self.test if self.val is None else self.val
 
 
+def dataset_layout(source: DataSource, val_fraction: float = 0.0) -> DatasetLayout:
+    """The source's split folders and classes, from folder names alone (nothing is decoded).
+
+    DatasetError as catdog.dataset.find_dataset raises it, and for a validation fraction asked
+    of a set that has its own val/ folder."""
+    layout = find_dataset(source.root)
+    if layout.val is not None and val_fraction > 0:
+        raise DatasetError(
+            f"{printable(layout.root)} has its own validation split, {layout.val}/, which "
+            f"judges the trials: --val-fraction {val_fraction:g} would hold out another; leave "
+            f"--val-fraction out, or move {layout.val}/ away to split {layout.train}/ instead"
+        )
+    return layout
+
+
+def eval_split_of(layout: DatasetLayout, val_fraction: float) -> str:
+    """Which set judges the trials: "val" (the val/ folder or a held-out fraction) or "test"."""
+    return "val" if layout.val is not None or val_fraction > 0 else "test"
+
+
 def read_data(source: DataSource, on_decoded: DecodeProgress | None = None) -> DatasetScan:
-    """Both splits decoded (or read from the cache) at the source's size, with every file left
+    """Every split decoded (or read from the cache) at the source's size, with every file left
     out and why: what `data check` shows and training loads. on_decoded: how far decoding has
     got, for a set that is not in the cache yet."""
-    dataset_root = find_dataset_root(source.root)
-    return read_dataset(dataset_root, source.image_size, cache_dir_for(dataset_root), on_decoded)
+    layout = find_dataset(source.root)
+    return read_dataset(layout, source.image_size, cache_dir_for(layout.root), on_decoded)
 
 
 def check_data(
@@ -59,21 +83,22 @@ def check_data(
     """Read both splits once before a run changes anything; returns how many images they hold.
 
     DatasetError when a class has no usable image or a validation part would be left without
-    one; a warning naming each file left out. A set read for the first time is decoded into
-    the cache here, so that every worker of every later run reads it back from there.
+    one, and as dataset_layout raises it; a warning naming each file left out. A set read for
+    the first time is decoded into the cache here, so that every worker of every later run
+    reads it back from there.
     """
-    dataset_root = find_dataset_root(source.root)
-    cache_dir = cache_dir_for(dataset_root)
+    layout = dataset_layout(source, val_fraction)
+    cache_dir = cache_dir_for(layout.root)
     size = source.image_size
-    if not all(is_cached(dataset_root / split, size, cache_dir) for split in SPLITS):
+    if not all(is_cached(layout.root / split, size, cache_dir) for split in layout.splits):
         echo(
-            f"decoding {printable(dataset_root)} at {size} px once for all workers and runs, "
+            f"decoding {printable(layout.root)} at {size} px once for all workers and runs, "
             f"into {printable(cache_dir)}"
         )
     scan = read_data(source, on_decoded)
     scan.require_every_class()
     if val_fraction > 0:
-        validation_split(scan.splits[SPLITS[0]].labels, val_fraction, seed)
+        validation_split(scan.splits[layout.train].labels, val_fraction, seed, layout.classes)
     for image_set in scan.splits.values():
         warn_skipped(image_set.skipped)
     return sum(len(image_set.labels) for image_set in scan.splits.values())
@@ -82,35 +107,40 @@ def check_data(
 def load_splits(
     source: DataSource, device: torch.device, *, val_fraction: float = 0.0, seed: int = 0
 ) -> DeviceSplits:
-    """Both splits read and moved to `device` (after check_data: no file is warned about again).
+    """Every split read and moved to `device` (after check_data: no file is warned about again).
 
-    With val_fraction > 0 the training set is split into a training and a validation part
-    (see validation_split), seeded by `seed`.
+    The data set's val/ folder is the validation split when it has one; else with
+    val_fraction > 0 the training set is split into a training and a validation part (see
+    validation_split), seeded by `seed`.
     """
+    layout = dataset_layout(source, val_fraction)
     scan = read_data(source)
     scan.require_every_class()
-    train_set, test_set = (scan.splits[split] for split in SPLITS)
-    val_set = None
+    train_set, test_set = scan.splits[layout.train], scan.splits[layout.test]
+    val_set = scan.splits[layout.val] if layout.val is not None else None
     if val_fraction > 0:
-        train_index, val_index = validation_split(train_set.labels, val_fraction, seed)
+        train_index, val_index = validation_split(
+            train_set.labels, val_fraction, seed, layout.classes
+        )
         train_set, val_set = train_set.subset(train_index), train_set.subset(val_index)
     return DeviceSplits(
         train=DeviceImages.from_image_set(train_set, device),
         test=DeviceImages.from_image_set(test_set, device),
         description=source.description,
+        class_names=layout.labels,
         val=None if val_set is None else DeviceImages.from_image_set(val_set, device),
     )
 
 
 def validation_split(
-    labels: torch.Tensor, fraction: float, seed: int
+    labels: torch.Tensor, fraction: float, seed: int, classes: Sequence[str] = REPORT_FOLDERS
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (training part, validation part) of a stratified split seeded by `seed`.
 
     labels: (N,) int64. Each class gives round(fraction * its size) images, drawn at random, to
     the validation part. Both index lists are ascending, so the training part keeps the
     class-sorted file order that shuffle=false trains in. DatasetError when a part would be
-    left without an image of some class.
+    left without an image of some class (named from `classes`, the class folders).
     """
     generator = torch.Generator().manual_seed(seed)
     held_out = []
@@ -118,7 +148,7 @@ def validation_split(
         members = (labels == label).nonzero().flatten()
         count = round(fraction * len(members))
         if not 0 < count < len(members):
-            name = CLASS_FOLDERS[label]
+            name = printable(classes[label])
             raise DatasetError(
                 f"--val-fraction {fraction:g} of the {len(members)} {name} training images "
                 f"leaves {count} for validation and {len(members) - count} for training; "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.config import TrainConfig
-from catdog.modelfile import checksum_path, read_checksum, sha256_of
+from catdog.modelfile import checksum_path, model_class_names, read_checksum, sha256_of
 from study.attrs import TEST_ACCURACY_ATTR, accuracy_attr, is_synthetic, loss_attr
 from study.results.labels import describe_config, number, percent
 
@@ -67,7 +67,7 @@ def card_lines(info: Mapping[str, Any], file: Checksum) -> list[str]:
         ("model file", str(file.path)),
         ("data", _data(data)),
         ("image size", f"{size} px: every image is squashed (not cropped) to {size} x {size}"),
-        ("classes", ", ".join(info.get("class_names") or [])),
+        ("classes", ", ".join(model_class_names(info))),
     ]
     test, validation = _figures(metrics, "test"), _figures(metrics, "val")
     if test is not None:
@@ -116,7 +116,7 @@ def model_summary(info: Mapping[str, Any], file: Checksum) -> dict[str, Any]:
         "data": info.get("data"),
         "synthetic": is_synthetic(info.get("data")),
         "image_size": info.get("image_size"),
-        "class_names": info.get("class_names"),
+        "class_names": list(model_class_names(info)),
         TEST_ACCURACY_ATTR: (info.get("metrics") or {}).get(TEST_ACCURACY_ATTR),
         "study": info.get("study"),
         "trial": info.get("trial"),

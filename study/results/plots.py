@@ -1,8 +1,9 @@
 """The files `catdog-study report` writes: PNG plots of a study and summary.md.
 
 Everything is read from the storage as it is, so a study that is still running gets a report of
-what has happened so far. A plot that has nothing to show yet (no finished trial, too few for
-importances) is skipped with the reason, never drawn empty.
+what has happened so far; the best trial's confusion matrix also reads its model and the test
+set (study.results.per_class). A plot that has nothing to show yet (no finished trial, too few
+for importances) is skipped with the reason, never drawn empty.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from study.results.curves import (
     save_png,
 )
 from study.results.labels import data_caption, on_off
+from study.results.per_class import CONFUSION_PNG, TestAnswers, answers_markdown, confusion_figure
 from study.results.summary import (
     best_trial,
+    compares_with_report,
     paper_comparisons,
     study_is_synthetic,
     study_summary,
@@ -77,6 +80,7 @@ def paper_runs_figure(study: optuna.Study, trials: list[FrozenTrial]) -> Figure:
     comparisons = paper_comparisons(trials)
     if not any(c.trial and read_curves(c.trial.user_attrs) for c in comparisons):
         raise NothingToPlot("none of the report's four configurations has finished an epoch")
+    published = compares_with_report(study)  # the report's figures are about cats and dogs
     figure = Figure(figsize=(11, 14), layout="constrained")
     rows = figure.subplots(len(comparisons), 2, squeeze=False)
     for (loss_axes, accuracy_axes), comparison in zip(rows, comparisons, strict=True):
@@ -93,16 +97,18 @@ def paper_runs_figure(study: optuna.Study, trials: list[FrozenTrial]) -> Figure:
             loss_axes,
             accuracy_axes,
             curves,
-            published_accuracy=comparison.run.published_test_accuracy,
+            published_accuracy=comparison.run.published_test_accuracy if published else None,
         )
         loss_axes.set_title(f"{title}: trial {trial.number} ({describe_outcome(trial)})")
         accuracy_axes.set_title(title)
     synthetic = study_is_synthetic(study)
     ours = "this study's curves (SYNTHETIC data)" if synthetic else "this study's curves"
-    figure.suptitle(
-        f"The report's four configurations: {ours};\n"
-        "dashed: the report's published test accuracy (real cats vs dogs, 256 px, 10 epochs)"
-    )
+    if published:
+        ours += (
+            ";\ndashed: the report's published test accuracy (real cats vs dogs, 256 px, "
+            "10 epochs)"
+        )
+    figure.suptitle(f"The report's four configurations: {ours}")
     return figure
 
 
@@ -192,18 +198,19 @@ def accuracy_by_group_figure(study: optuna.Study, trials: list[FrozenTrial]) -> 
         x.append(groups.index(group) + jitter.uniform(-0.3, 0.05))  # left of the report's
         y.append(100 * trial.user_attrs[TEST_ACCURACY_ATTR])
     axes.plot(x, y, "o", alpha=0.7, label=ours)
-    published = [
-        (groups.index((run.optimizer, run.shuffle)) + 0.2, run.published_test_accuracy)
-        for run in PAPER_RUNS
-    ]
-    axes.plot(
-        [p[0] for p in published],
-        [p[1] for p in published],
-        "D",
-        color="black",
-        markersize=9,
-        label="report's published test accuracy (real cats vs dogs)",
-    )
+    if compares_with_report(study):  # the report's figures are about cats and dogs
+        published = [
+            (groups.index((run.optimizer, run.shuffle)) + 0.2, run.published_test_accuracy)
+            for run in PAPER_RUNS
+        ]
+        axes.plot(
+            [p[0] for p in published],
+            [p[1] for p in published],
+            "D",
+            color="black",
+            markersize=9,
+            label="report's published test accuracy (real cats vs dogs)",
+        )
     axes.set_xticks(range(len(groups)), labels)
     axes.set_xlim(-0.5, len(groups) - 0.5)
     axes.set_xlabel("optimizer and shuffle")
@@ -229,10 +236,21 @@ PLOTS: dict[str, Callable[[optuna.Study, list[FrozenTrial]], Figure]] = {
 SUMMARY_NAME = "summary.md"
 
 
-def write_report(study: optuna.Study, out: Path) -> list[ReportFile]:
-    """Write every plot that has data, and summary.md, into `out`; returns what was written."""
+def write_report(
+    study: optuna.Study,
+    out: Path,
+    *,
+    trials: list[FrozenTrial] | None = None,
+    answers: TestAnswers | str | None = None,
+) -> list[ReportFile]:
+    """Write every plot that has data, and summary.md, into `out`; returns what was written.
+
+    trials: the snapshot to report (default: the study's trials now), so the files agree;
+    answers: the best trial's answers on the test set (per_class.best_trial_answers), drawn as
+    CONFUSION_PNG and summed up in summary.md, or why there are none (the PNG is skipped).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    trials = study.get_trials(deepcopy=False)  # one snapshot, so the files agree
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
     written = []
     for name, make in PLOTS.items():
         try:
@@ -241,17 +259,32 @@ def write_report(study: optuna.Study, out: Path) -> list[ReportFile]:
             written.append(ReportFile(name, False, str(reason)))
         else:
             written.append(ReportFile(name, True))
+    if isinstance(answers, TestAnswers):
+        caption = data_caption(study.user_attrs.get(STUDY_DATA_ATTR))
+        save_png(confusion_figure(answers, caption), out / CONFUSION_PNG)
+        written.append(ReportFile(CONFUSION_PNG, True))
+    elif answers is not None:
+        written.append(ReportFile(CONFUSION_PNG, False, answers))
     plots = [f.name for f in written if f.written]
+    per_class = answers if isinstance(answers, TestAnswers) else None
     with atomic_write(out / SUMMARY_NAME) as temporary:
-        temporary.write_text(summary_markdown(study, trials, plots), encoding="utf-8")
+        text = summary_markdown(study, trials, plots, per_class)
+        temporary.write_text(text, encoding="utf-8")
     written.append(ReportFile(SUMMARY_NAME, True))
     return written
 
 
-def summary_markdown(study: optuna.Study, trials: list[FrozenTrial], plots: list[str]) -> str:
-    """The dashboard's study note, then every trial and the plots."""
-    lines = [
-        study_summary(study, trials),
+def summary_markdown(
+    study: optuna.Study,
+    trials: list[FrozenTrial],
+    plots: list[str],
+    answers: TestAnswers | None = None,
+) -> str:
+    """The dashboard's study note, the best trial class by class, every trial and the plots."""
+    lines = [study_summary(study, trials)]
+    if answers is not None:
+        lines.append(answers_markdown(answers))
+    lines += [
         "### All trials",
         "",
         "Finished trials by objective value, then the others by number; epochs are run/planned.",

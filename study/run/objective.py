@@ -279,6 +279,7 @@ class Objective:
             sha256 = save_model_file(
                 path,
                 model,
+                class_names=self.splits.class_names,
                 study=trial.study.study_name,
                 trial=trial.number,
                 params=trial.params,

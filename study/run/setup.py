@@ -3,9 +3,10 @@ continued, dead workers' trials taken over, the queued trials added, and a plan 
 
 Everything a user can get wrong is checked before anything is written, in the order a user would
 fix it, and whatever can be checked without decoding an image before the images are decoded:
-the space, the device, the storage URL, the artifact folder, the data folder's layout, then the
-storage (its driver, whether it answers, room on its disk) and the study (whether it can go on
-with this data, image size, space and precision; the re-runs asked for), and only then the
+the space, the device, the storage URL, the artifact folder, the data folder's layout and
+classes, then the storage (its driver, whether it answers, room on its disk) and the study
+(whether it can go on with this data, its classes, image size, space and precision; the re-runs
+asked for), and only then the
 images (read once, into the cache). Only then is the storage opened and the study created or
 changed.
 Workers started at once (by hand, or on several machines) would each queue the report's runs:
@@ -19,17 +20,18 @@ from pathlib import Path
 import optuna
 import torch
 
-from catdog.dataset import find_dataset_root
+from catdog.dataset import DatasetLayout
 from catdog.device import choose_precision, resolve_device
 from catdog.fused.choose import FuseChoice, choose_width
 from catdog.paper import PAPER_RUNS
 from study.attrs import STUDY_FUSE_ATTR, STUDY_PRECISION_ATTR, WORKERS_ATTR
 from study.data.source import resolve_data
-from study.data.splits import check_data
+from study.data.splits import check_data, dataset_layout, eval_split_of
 from study.run.plan import RunPlan, split_trials
 from study.run.progress import Progress
 from study.run.queue import Rerun, enqueue_paper_runs, plan_reruns
 from study.run.study import (
+    check_classes,
     data_key,
     make_pruner,
     make_sampler,
@@ -67,9 +69,9 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     url = parse_storage_url(settings.storage)
     check_artifact_dir(settings.artifact_dir)
     source = resolve_data(settings.data, settings.image_size, progress.echo)
-    find_dataset_root(source.root)  # the layout; its images are read below
-    key = data_key(source, settings.val_fraction, settings.seed)
-    reruns = _check_study(settings, space, device.type, key)
+    layout = dataset_layout(source, settings.val_fraction)  # classes, val/: folder names only
+    key = data_key(source, settings.val_fraction, settings.seed, val_folder=layout.val)
+    reruns = _check_study(settings, space, device.type, key, layout)
     image_count = check_data(
         source,
         val_fraction=settings.val_fraction,
@@ -87,6 +89,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
     _create_artifact_dir(settings.artifact_dir, progress)
     with storage_lock(url, f"study-{settings.study_name}"):
         stored = stored_study_attrs(storage, settings.study_name)
+        check_classes(settings.study_name, stored, layout.labels)
         chosen_precision = study_precision(
             settings.precision,
             device.type,
@@ -95,7 +98,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
         )
         precision = chosen_precision.precision
         progress.echo(str(chosen_precision))
-        eval_split = "val" if settings.val_fraction else "test"
+        eval_split = eval_split_of(layout, settings.val_fraction)
         objective, kept = study_objective(
             settings.objective, settings.study_name, stored, eval_split
         )
@@ -111,6 +114,7 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
             data_key=key,
             objective=objective,
             eval_split=eval_split,
+            class_names=layout.labels,
             sampler=make_sampler(space, worker_seed(settings.seed, first_worker)),
             pruner=make_pruner(settings.pruner, space.max_epochs),
             allow_space_change=settings.allow_space_change,
@@ -160,11 +164,16 @@ def set_up_run(settings: OptimizeSettings, progress: Progress) -> tuple[RunPlan,
 
 
 def _check_study(
-    settings: OptimizeSettings, space: SearchSpace, device_kind: str, key: str
+    settings: OptimizeSettings,
+    space: SearchSpace,
+    device_kind: str,
+    key: str,
+    layout: DatasetLayout,
 ) -> list[Rerun]:
     """What a run checks of its storage before it decodes any image (reading only): the
     database's driver is installed, it answers, its disk has room, the study (where it exists)
-    can go on with these settings, and the trials to re-run exist. Returns the re-runs."""
+    can go on with these settings and the data set's classes, and the trials to re-run exist.
+    Returns the re-runs."""
     probe = probe_storage(settings.storage)
     try:
         source_study = settings.enqueue_from or settings.study_name
@@ -181,11 +190,12 @@ def _check_study(
             )
         except KeyError:  # a new study in an existing database
             return reruns
-        eval_split = "val" if settings.val_fraction else "test"
+        eval_split = eval_split_of(layout, settings.val_fraction)
         objective, _ = study_objective(
             settings.objective, settings.study_name, study.user_attrs, eval_split
         )
         refuse_changes(study, space, key, objective, eval_split, settings.allow_space_change)
+        check_classes(settings.study_name, study.user_attrs, layout.labels)
         study_precision(
             settings.precision, device_kind, study.user_attrs, lambda: settings.precision
         )

@@ -1,15 +1,16 @@
 """Create or continue a study: its sampler and pruner, and the checks that keep it comparable.
 
-A study remembers the search space it was started with and the kind of data its trials were
-judged on; continuing it with another of either is refused (or, for a compatible space, allowed
-with --allow-space-change), because trials judged differently cannot be ranked together.
+A study remembers the search space it was started with, the kind of data its trials were
+judged on and the classes they learn; continuing it with another of any is refused (or, for a
+compatible space, allowed with --allow-space-change), because trials judged differently cannot
+be ranked together.
 """
 
 from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import optuna
 
@@ -17,9 +18,11 @@ from catdog.device import PrecisionChoice
 from catdog.errors import CatdogError
 from study.attrs import (
     SEARCH_SPACE_ATTR,
+    STUDY_CLASSES_ATTR,
     STUDY_DATA_ATTR,
     STUDY_OBJECTIVE_ATTR,
     STUDY_PRECISION_ATTR,
+    study_classes,
 )
 from study.data.source import DataSource
 from study.settings import DEFAULT_OBJECTIVE, PRUNERS, SPACE_NAMES
@@ -135,14 +138,36 @@ def _objective_mismatch(study_name: str, kept: str, requested: str, eval_split: 
     )
 
 
-def data_key(source: DataSource, val_fraction: float = 0.0, split_seed: int = 0) -> str:
+def data_key(
+    source: DataSource,
+    val_fraction: float = 0.0,
+    split_seed: int = 0,
+    *,
+    val_folder: str | None = None,
+) -> str:
     """What must stay the same for trials to be comparable: kind of data, image size, and the
-    set that judges them (the test set, or which validation part of the training set).
+    set that judges them (the test set, the data set's own val_folder, or which validation
+    part of the training set).
     """
     key = f"{source.kind}, {source.image_size} px"
-    if val_fraction > 0:
+    if val_folder is not None:
+        key += f", validation split {val_folder}/"
+    elif val_fraction > 0:
         key += f", validation {val_fraction:g} of training_set split with --seed {split_seed}"
     return key
+
+
+def check_classes(study_name: str, stored: dict, class_names: Sequence[str]) -> None:
+    """StudyMismatch when an existing study learned other classes than the data set's
+    `class_names` (labels, in class order); a study that names none learned cat and dog."""
+    if SEARCH_SPACE_ATTR not in stored:  # a new study (open_study stores both together)
+        return
+    learned = study_classes(stored)
+    if learned != tuple(class_names):
+        raise StudyMismatch(
+            f"study {study_name!r} learns the classes {', '.join(learned)}; this data set has "
+            f"{', '.join(class_names)}: use another --study-name"
+        )
 
 
 def metric_name(objective: str, eval_split: str) -> str:
@@ -159,6 +184,7 @@ def open_study(
     data_key: str,
     objective: str,
     eval_split: str,
+    class_names: Sequence[str],
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     allow_space_change: bool = False,
@@ -166,7 +192,9 @@ def open_study(
     """Create the study or continue it, refusing settings it was not started with.
 
     objective: "loss" or "accuracy" (--objective); eval_split: "test" or "val", the set that
-    judges the trials. Raises StudyMismatch as refuse_changes does.
+    judges the trials; class_names: the data set's labels, stored on a new study (check_classes
+    compares them with an existing one's; one made before they were stored keeps none). Raises
+    StudyMismatch as refuse_changes does.
     """
     study = optuna.create_study(
         storage=storage,
@@ -182,6 +210,7 @@ def open_study(
         study.set_user_attr(SEARCH_SPACE_ATTR, wanted_space)
         study.set_user_attr(STUDY_DATA_ATTR, data_key)
         study.set_user_attr(STUDY_OBJECTIVE_ATTR, objective)
+        study.set_user_attr(STUDY_CLASSES_ATTR, list(class_names))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([metric_name(objective, eval_split)])
@@ -237,7 +266,8 @@ def refuse_changes(
 def data_differences(stored: str, wanted: str) -> list[str]:
     """What makes data key `wanted` differ from `stored`, in words: ['--image-size 128 (the
     study's: 64)']."""
-    # A data key is "KIND, SIZE px[, validation F of training_set split with --seed S]".
+    # A data key is "KIND, SIZE px[, validation F of training_set split with --seed S]", or
+    # with the data set's own val/ folder "KIND, SIZE px, validation split val/".
     old, new = ((key.split(", ", 2) + ["", ""])[:3] for key in (stored, wanted))
     differences = []
     if old[0] != new[0]:

@@ -30,6 +30,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from catdog.classes import is_report_pair
 from catdog.cores import usable_cores
 from catdog.device import configure
 from catdog.errors import USER_ERRORS, CatdogError
@@ -198,9 +199,10 @@ def _quiet_optuna(verbose: bool) -> None:
 
 def _describe(splits: DeviceSplits) -> str:
     validation = f"{len(splits.val)} validation and " if splits.val is not None else ""
+    classes = "" if is_report_pair(splits.class_names) else f" of {', '.join(splits.class_names)}"
     return (
         f"{splits.description}, {len(splits.train)} training, {validation}"
-        f"{len(splits.test)} test images"
+        f"{len(splits.test)} test images{classes}"
     )
 
 

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-from catdog.dataset import DatasetError, find_dataset_root, list_split
+from catdog.dataset import DatasetError, find_dataset, find_dataset_root, list_split
 from tests.bad_images import make_unreadable
 
 
@@ -48,12 +48,59 @@ def test_listing_is_class_sorted_like_imagefolder(tmp_path):
     ]
 
 
-def test_a_third_class_folder_is_an_error_naming_it(tmp_path):
+def test_classes_are_the_sorted_folders_numbered_as_imagefolder_numbers_them(tmp_path):
     split = tmp_path / "training_set"
-    for folder in ("cats", "dogs", "birds"):
-        _image(split / folder / "x.jpg")
-    with pytest.raises(DatasetError, match="found: birds, cats, dogs"):
-        list_split(split)
+    for folder in ("good", "Scratched", "dented", "bent"):  # capitals sort first, as there
+        for name in ("b.jpg", "a.jpg"):
+            _image(split / folder / name)
+    listing = list_split(split)
+    imagefolder = ImageFolder(str(split))
+    assert listing.classes == tuple(imagefolder.classes) == ("Scratched", "bent", "dented", "good")
+    assert [(str(f.path), f.label) for f in listing.files] == imagefolder.samples
+
+
+def _split_folders(root, layout: dict[str, tuple[str, ...]]) -> None:
+    for split, classes in layout.items():
+        for folder in classes:
+            _image(root / split / folder / "x.jpg")
+
+
+def test_train_val_test_folders_are_a_data_set_with_its_own_validation_split(tmp_path):
+    classes = ("defect", "good")
+    _split_folders(tmp_path / "parts", {"train": classes, "val": classes, "test": classes})
+    layout = find_dataset(tmp_path)
+    assert layout.root == tmp_path / "parts"
+    assert layout.splits == ("train", "val", "test")
+    assert layout.classes == layout.labels == classes
+    (tmp_path / "parts" / "val").rename(tmp_path / "parts" / "later")
+    assert find_dataset(tmp_path).splits == ("train", "test")
+
+
+def test_kaggles_folders_name_the_report_classes_cat_and_dog(tmp_path):
+    _split_folders(tmp_path, {"training_set": ("cats", "dogs"), "test_set": ("cats", "dogs")})
+    layout = find_dataset(tmp_path)
+    assert (layout.train, layout.val, layout.test) == ("training_set", None, "test_set")
+    assert layout.labels == ("cat", "dog")
+
+
+def test_splits_with_other_classes_are_an_error_naming_the_difference(tmp_path):
+    _split_folders(tmp_path, {"train": ("a", "b", "c"), "test": ("a", "b", "d", "e")})
+    with pytest.raises(DatasetError) as raised:
+        find_dataset(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path / 'test'} holds other class folders than train/: c/ only in train/; d/, e/ "
+        "only in test/; every split needs the same classes"
+    )
+
+
+@pytest.mark.parametrize("classes", [("cats",), ()])
+def test_fewer_than_two_classes_is_an_error(tmp_path, classes):
+    _split_folders(tmp_path, {"train": classes, "test": ("cats", "dogs")})
+    (tmp_path / "train").mkdir(exist_ok=True)
+    (tmp_path / "train" / ".ipynb_checkpoints").mkdir()  # hidden: not a class
+    held = "only cats/" if classes else "no folder"
+    with pytest.raises(DatasetError, match=f"train holds {held}: a data set needs two or more"):
+        find_dataset(tmp_path)
 
 
 def test_hidden_system_and_stray_entries_are_listed_as_ignored_not_skipped(tmp_path):

@@ -106,6 +106,20 @@ def test_three_fused_trials_train_exactly_as_three_alone(splits, alone, round_up
         _assert_same_state(result.state, solo)
 
 
+def test_fused_trials_of_three_classes_train_exactly_as_alone(shape_splits):
+    trials = TRIALS[:2]  # the second smooths its labels, over three classes
+    alone = [train(config, *shape_splits, seed=seed) for config, seed in trials]
+    trainer = FusedTrainer(*shape_splits, slots=2, batch_size=BATCH)
+    for slot, (config, seed) in enumerate(trials):
+        trainer.start(slot, config, seed)
+    ended = _run(trainer)
+    for slot, solo in enumerate(alone):
+        (result,) = ended[slot]
+        assert result.error is None and result.state.model.head[1].out_features == 3
+        _assert_same_curves(result.state.history, solo.history)
+        _assert_same_state(result.state, solo)
+
+
 @pytest.mark.parametrize("round_up", [False, True], ids=["as many groups", "rounded up"])
 def test_a_freed_slot_takes_the_next_trial_which_trains_as_alone(splits, alone, round_up):
     # Slot 0: a one-epoch trial, then a trial without augmentation (no random draws at all)

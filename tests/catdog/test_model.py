@@ -38,6 +38,25 @@ def test_unpadded_network_is_kept_wherever_it_fits():
     assert CatDogCNN(200)(torch.rand(2, 3, 200, 200)).shape == (2, 2)
 
 
+def test_n_classes_get_an_n_way_head_and_two_keep_the_reports_initial_weights():
+    torch.manual_seed(5)
+    two = CatDogCNN(256, num_classes=2)
+    torch.manual_seed(5)
+    report = ReportCNN(256)  # the report's network, built as before other classes existed
+    assert two.state_dict().keys() == report.state_dict().keys()
+    for name, tensor in report.state_dict().items():
+        assert torch.equal(two.state_dict()[name], tensor), name  # the same draws, in order
+    torch.manual_seed(5)
+    three = CatDogCNN(256, num_classes=3)
+    assert three.head[1].out_features == 3
+    assert sum(p.numel() for p in three.parameters()) == 129_954 + 513  # one more row of 512 + 1
+    for name, tensor in two.features.state_dict().items():  # drawn before the head
+        assert torch.equal(three.features.state_dict()[name], tensor), name
+    assert three(torch.rand(2, 3, 256, 256)).shape == (2, 3)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        CatDogCNN(64, num_classes=1)
+
+
 def test_below_64px_is_refused_with_the_limit():
     with pytest.raises(ValueError, match="at least 64 px"):
         CatDogCNN(48)

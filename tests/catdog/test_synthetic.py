@@ -1,11 +1,13 @@
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 import catdog.synthetic as synthetic
 from catdog.dataset import list_split
-from catdog.synthetic import SyntheticSpec, read_manifest, write_synthetic_dataset
+from catdog.synthetic import SyntheticSpec, draw_image, read_manifest, write_synthetic_dataset
 
 SMALL = SyntheticSpec(seed=3, train_per_class=6, test_per_class=3, label_noise=0.0)
 
@@ -90,3 +92,39 @@ def test_a_failed_write_leaves_nothing_behind_and_stops_early(tmp_path, monkeypa
         write_synthetic_dataset(tmp_path / "set", spec, threads=threads)
     assert list(tmp_path.iterdir()) == []
     assert len(drawn) < 100  # the other 1 100 images were not drawn after the failure
+
+
+def test_two_classes_are_written_byte_for_byte_as_before_the_third_shape(tmp_path):
+    # Caches and published figures of the two-class set stay valid: the files, their names and
+    # the manifest are those the generator wrote before it could draw stars (digest taken then).
+    spec = SyntheticSpec(seed=3, train_per_class=6, test_per_class=3, label_noise=0.5)
+    root = write_synthetic_dataset(tmp_path / "set", spec, threads=1)
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    assert digest.hexdigest() == (
+        "d8f15cecb6ed1211f272e743b618fd843d5c2df9a86d8d3c75d17042a188f9e6"
+    )
+
+
+def test_three_classes_draw_a_star_as_the_third_shape_in_folders_named_after_the_shapes(
+    tmp_path,
+):
+    spec = SyntheticSpec(seed=0, train_per_class=60, test_per_class=2, classes=3, label_noise=0.2)
+    root = write_synthetic_dataset(tmp_path / "shapes", spec, threads=1)
+    train = list_split(root / "training_set")
+    assert train.classes == ("ellipses", "polygons", "stars")
+    assert read_manifest(root) == spec
+    # Images 0..59 are ellipses, 60..119 polygons, 120..179 stars; noise files an image under
+    # one of the two other classes, both of them taken.
+    filed = {(int(f.path.name.split(".")[1]) // 60, f.label) for f in train.files}
+    assert {(drawn, label) for drawn, label in filed if drawn != label} >= {(2, 0), (2, 1)}
+    assert all(f.path.name.startswith(train.classes[f.label][:-1]) for f in train.files)
+    star = draw_image(np.random.default_rng(0), 2)
+    assert star.size[1] in range(80, 200)
+
+
+def test_a_data_set_has_two_or_three_synthetic_classes():
+    with pytest.raises(ValueError, match="classes must be 2 or 3"):
+        SyntheticSpec(classes=4)

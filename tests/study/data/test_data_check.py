@@ -98,13 +98,17 @@ def test_a_class_without_usable_images_is_an_error_naming_it(run_cli, tiny_datas
     assert f"{first}: empty file" in run_cli("data", "check", root).output
 
 
-def test_a_stray_class_folder_is_an_error_naming_what_was_found(run_cli, tiny_dataset, tmp_path):
+def test_a_class_folder_in_one_split_only_is_one_error_naming_it(run_cli, tiny_dataset, tmp_path):
     root = tmp_path / "photos"
     shutil.copytree(tiny_dataset, root)
     (root / "test_set" / "birds").mkdir()
+    (root / "training_set" / "fish").mkdir()
     result = run_cli("data", "check", root)
     assert result.exit_code == 1
-    assert "found: birds, cats, dogs" in _error_lines(result.output)[0]
+    assert _error_lines(result.output) == [
+        f"Error: {root / 'test_set'} holds other class folders than training_set/: fish/ only "
+        "in training_set/; birds/ only in test_set/; every split needs the same classes"
+    ]
 
 
 def _fail_if_called(*_args, **_kwargs):

@@ -27,6 +27,13 @@ def _only_cats(tmp_path, tiny_dataset):
     return root
 
 
+def _birds_in_test_only(tmp_path, tiny_dataset):
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_dataset, root)
+    shutil.copytree(root / "test_set" / "dogs", root / "test_set" / "birds")
+    return root
+
+
 def _empty_test_dogs(tmp_path, tiny_dataset):
     root = tmp_path / "photos"
     shutil.copytree(tiny_dataset, root)
@@ -39,7 +46,8 @@ def _empty_test_dogs(tmp_path, tiny_dataset):
     ("make_data", "message"),
     [
         (lambda tmp_path, tiny: tmp_path / "no-such-folder", "does not exist"),
-        (_only_cats, "must hold exactly the class folders cats/ and dogs/"),
+        (_only_cats, "holds only cats/: a data set needs two or more classes"),
+        (_birds_in_test_only, "birds/ only in test_set/; every split needs the same classes"),
         (_empty_test_dogs, "holds no usable image"),
     ],
 )
