@@ -43,20 +43,21 @@ from catdog.config import TrainConfig
 from catdog.errors import CatdogError
 from catdog.fused import FusedTrainer, MemberEpoch
 from catdog.train import is_out_of_memory
-from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR, loss_curve_attr
+from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR
 from study.optuna_private import heartbeat
 from study.run.background import Background
-from study.run.objective import (
+from study.run.objective import EpochReporter, Objective, trial_value
+from study.run.plan import RunPlan
+from study.run.reasons import (
     MEMORY_ADVICE,
-    EpochReporter,
-    Objective,
     TrialFailed,
+    epochs_stored,
     failure_reason,
     out_of_memory,
+    stop_cause,
+    stop_reason,
     store_error,
-    trial_value,
 )
-from study.run.plan import RunPlan
 from study.run.signals import Stopped
 from study.run.takeover import taken_over
 from study.store.resume import CheckpointRefused, requeue
@@ -158,7 +159,7 @@ def run_fused_trials(
         # The trials that ended in the last epoch are kept as they ended; the others are
         # stopped and queued again.
         _conclude_ended(study, objective, concluding, callbacks, ending, errors=False)
-        cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
+        cause = stop_cause(stop)
         stopped = _stop_all(study, objective, _all(running, waiting), ending, cause, again=True)
         if isinstance(stop, Stopped):
             stop.trials.extend(stopped)
@@ -332,8 +333,7 @@ def _start(
         _tell(study, trial, TrialState.FAIL, None, callbacks)
     except KeyboardInterrupt as stop:  # before its first epoch: queued again, never lost
         _unstarted(study, objective, trial, stack, running)
-        cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
-        trial.set_user_attr(FAIL_REASON_ATTR, f"{cause} after epoch 0; queued again to resume")
+        trial.set_user_attr(FAIL_REASON_ATTR, stop_reason(stop_cause(stop), 0))
         study.tell(trial, state=TrialState.FAIL)
         requeue(study, trial.number)
         if isinstance(stop, Stopped):
@@ -514,9 +514,8 @@ def _stop_all(
         trial = member.trial
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
             if not _is_finished(study, trial):
-                epochs = len(trial.user_attrs.get(loss_curve_attr(split), []))
-                suffix = "; queued again to resume" if again else ""
-                trial.set_user_attr(FAIL_REASON_ATTR, f"{cause} after epoch {epochs}{suffix}")
+                reason = stop_reason(cause, epochs_stored(trial, split), again=again)
+                trial.set_user_attr(FAIL_REASON_ATTR, reason)
                 study.tell(trial, state=TrialState.FAIL)
                 stopped.append(trial.number)
                 if again:

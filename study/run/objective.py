@@ -6,15 +6,14 @@ Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the 
 curves and the final figures are stored as user attrs (the dashboard shows them), and the
 finished model is uploaded as an artifact whose id and SHA-256 are kept on the trial. With a
 validation part the test set is scored once, when a trial finishes, into `test_loss` and
-`test_accuracy`, so those two always mean the test set.
+`test_accuracy`, so those two always mean the test set. A trial that cannot finish stores why
+(reasons.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,17 +25,9 @@ import torch
 from optuna.artifacts import upload_artifact
 
 from catdog.config import TrainConfig
-from catdog.errors import CatdogError
 from catdog.model import CatDogCNN
 from catdog.modelfile import save_model_file
-from catdog.train import (
-    EpochMetrics,
-    TrainingDiverged,
-    TrainState,
-    evaluate,
-    is_out_of_memory,
-    train,
-)
+from catdog.train import EpochMetrics, TrainState, evaluate, train
 from study.attrs import (
     CHECKPOINT_ATTR,
     CHECKPOINT_SHA_ATTR,
@@ -58,13 +49,20 @@ from study.attrs import (
     curve_attrs,
     is_prunable,
     loss_attr,
-    loss_curve_attr,
 )
 from study.data.splits import DeviceSplits
 from study.optuna_private import retry_history
 from study.run.background import Background
 from study.run.progress import Progress
-from study.run.signals import Stopped, StopSignals
+from study.run.reasons import (
+    TrialFailed,
+    epochs_stored,
+    failure_reason,
+    stop_cause,
+    stop_reason,
+    store_error,
+)
+from study.run.signals import StopSignals
 from study.run.takeover import WorkerProcess
 from study.space.dimensions import SearchSpace, to_config
 from study.store.disk import AGAIN, DiskFull, require_room
@@ -74,10 +72,6 @@ from study.store.resume import CheckpointRefused, ResumePoint, ResumeStore
 # Called with the live trial and how it ends ("complete", "pruned after epoch 2 of 10") just
 # before it ends: Optuna attaches artifacts only to a trial that is still running.
 TrialEnding = Callable[[optuna.Trial, str], None]
-
-
-class TrialFailed(CatdogError, RuntimeError):
-    """A trial that cannot finish for a reason stored on it; the study goes on."""
 
 
 @dataclass
@@ -137,10 +131,8 @@ class Objective:
             raise
         except KeyboardInterrupt as stop:
             self.interrupted = trial.number
-            cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
-            epochs = len(trial.user_attrs.get(loss_curve_attr(self.splits.eval_split), []))
-            reason = f"{cause} after epoch {epochs}; queued again to resume"
-            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            epochs = epochs_stored(trial, self.splits.eval_split)
+            trial.set_user_attr(FAIL_REASON_ATTR, stop_reason(stop_cause(stop), epochs))
             raise
         except (TrialFailed, optuna.exceptions.UpdateFinishedTrialError):
             # Its reason is stored; or another worker took it over (the worker says so).
@@ -386,50 +378,3 @@ def trial_value(last: EpochMetrics, ranks_by: str) -> float:
     """What a finished trial tells Optuna (lower is better): its last evaluation loss, or for
     --objective accuracy its error, 1 - the last evaluation accuracy."""
     return last.eval_loss if ranks_by == "loss" else 1.0 - last.eval_accuracy
-
-
-def store_error(trial: optuna.Trial, error: BaseException) -> None:
-    """Every trial that ends FAIL says why, an unexpected error's too (its first line)."""
-    first_line = (str(error).strip().splitlines() or [""])[0]
-    trial.set_user_attr(FAIL_REASON_ATTR, f"error: {type(error).__name__}: {first_line}")
-
-
-def failure_reason(
-    error: BaseException, config: TrainConfig | None, image_size: int | None = None
-) -> str | None:
-    """The one line stored on a trial that `error` ends, or None for an error that is a bug.
-
-    image_size: the training images' side in px, named when memory ran out."""
-    if isinstance(error, TrainingDiverged):
-        return str(error)
-    if is_out_of_memory(error):
-        batch_size = config.batch_size if config is not None else None
-        return f"{out_of_memory(error, batch_size, image_size)}; {MEMORY_ADVICE}"
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            f"disk full while writing a checkpoint ({error.strerror}); "
-            "free space and run again; checkpoints of earlier trials are intact"
-        )
-    return None
-
-
-# What a user can change when a trial runs out of memory (TPE does not learn from a FAIL trial:
-# it may draw the same batch size again).
-MEMORY_ADVICE = (
-    "try a smaller --image-size, fewer --jobs or --fuse, or a --space file with smaller batch "
-    "sizes"
-)
-
-
-def out_of_memory(error: BaseException, batch_size: int | None, image_size: int | None) -> str:
-    """E.g. 'out of memory (2.5 GiB refused) at batch size 128 and 512 px': which memory, the
-    allocation refused, and the batch size and image size (px) it was for."""
-    what = "device memory" if isinstance(error, torch.OutOfMemoryError) else "memory"
-    refused = re.search(r"tried to allocate ([\d.]+) ?(bytes|[KMGT]iB)", str(error), re.I)
-    if refused is not None:
-        amount, unit = refused.groups()
-        size = f"{float(amount) / 2**30:.1f} GiB" if unit == "bytes" else f"{amount} {unit}"
-        what += f" ({size} refused)"
-    at = [f"batch size {batch_size}"] if batch_size is not None else []
-    at += [f"{image_size} px"] if image_size is not None else []
-    return f"out of {what}" + (f" at {' and '.join(at)}" if at else "")
