@@ -120,6 +120,18 @@ def instrument(clock: Clock) -> None:
     import study.run.worker as worker
     from catdog.fused.trainer import FusedTrainer
 
+    def first_of(*names: str):
+        """The first module of `names` that imports: where this version keeps a function, then
+        where an older one did (before 2026-12-03 objective.py held the EpochReporter)."""
+        for name in names[:-1]:
+            try:
+                return importlib.import_module(name)
+            except ImportError:
+                continue
+        return importlib.import_module(names[-1])
+
+    reporter = first_of("study.run.reporter", "study.run.objective")
+
     clock.wrap(train, "train_epoch", "epoch: train")
     clock.wrap(train, "evaluate", "epoch: evaluate")
     clock.wrap(FusedTrainer, "train_epoch", "epoch: train")
@@ -131,7 +143,7 @@ def instrument(clock: Clock) -> None:
     clock.wrap(worker, "load_splits", data)  # imported by name there
     clock.wrap(objective.Objective, "start", "trial: start (suggest, attrs)")
     clock.wrap(objective.Objective, "resume_point", "trial: start (suggest, attrs)")
-    clock.wrap(objective.EpochReporter, "__call__", "trial: after each epoch")
+    clock.wrap(reporter.EpochReporter, "__call__", "trial: after each epoch")
     clock.wrap(objective.Objective, "finish", "trial: end (model file, artifact)")
     clock.wrap(objective.Objective, "ending", "trial: end (curves PNG, note)")
     clock.wrap(fused, "_start", "trial: start (suggest, attrs)")

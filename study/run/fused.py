@@ -46,7 +46,7 @@ from catdog.train import is_out_of_memory
 from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR
 from study.optuna_private import heartbeat
 from study.run.background import Background
-from study.run.objective import EpochReporter, Objective, trial_value
+from study.run.objective import Objective, trial_value
 from study.run.plan import RunPlan
 from study.run.reasons import (
     MEMORY_ADVICE,
@@ -58,6 +58,7 @@ from study.run.reasons import (
     stop_reason,
     store_error,
 )
+from study.run.reporter import EpochReporter
 from study.run.signals import Stopped
 from study.run.takeover import taken_over
 from study.store.resume import CheckpointRefused, requeue

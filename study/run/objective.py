@@ -2,12 +2,12 @@
 (1 - accuracy; or with --objective loss its loss) on the evaluation set: the test set (the
 report's protocol) or a validation part of the training set.
 
-Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial; per-epoch
-curves and the final figures are stored as user attrs (the dashboard shows them), and the
-finished model is uploaded as an artifact whose id and SHA-256 are kept on the trial. With a
-validation part the test set is scored once, when a trial finishes, into `test_loss` and
-`test_accuracy`, so those two always mean the test set. A trial that cannot finish stores why
-(reasons.py).
+Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial, and its
+curves are stored as user attrs (reporter.py); the final figures are stored too (the dashboard
+shows them), and the finished model is uploaded as an artifact whose id and SHA-256 are kept on
+the trial. With a validation part the test set is scored once, when a trial finishes, into
+`test_loss` and `test_accuracy`, so those two always mean the test set. A trial that cannot
+finish stores why (reasons.py).
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ from study.attrs import (
     TEST_LOSS_ATTR,
     WORKER_ATTR,
     accuracy_attr,
-    curve_attrs,
-    is_prunable,
     loss_attr,
 )
 from study.data.splits import DeviceSplits
@@ -62,6 +60,7 @@ from study.run.reasons import (
     stop_reason,
     store_error,
 )
+from study.run.reporter import EpochReporter
 from study.run.signals import StopSignals
 from study.run.takeover import WorkerProcess
 from study.space.dimensions import SearchSpace, to_config
@@ -290,80 +289,6 @@ class Objective:
             )
         trial.set_user_attr(CHECKPOINT_ATTR, artifact_id)
         trial.set_user_attr(CHECKPOINT_SHA_ATTR, sha256)
-
-
-@dataclass
-class EpochReporter:
-    """train()'s on_epoch for one trial: store its curves, report the loss to the pruner,
-    checkpoint it for resuming, and stop it when the pruner says so.
-
-    Reporting and pruning happen at once; storing the curves and writing the checkpoint go
-    through objective.background (at once, or beside a fused run's training loop)."""
-
-    objective: Objective
-    trial: optuna.Trial
-    config: TrainConfig
-    seed: int
-    # A fused run's member: a stop is held from the first member's report until the run has
-    # taken every member's result (see fused.py), so that none is cut between two reports.
-    fused: bool = False
-
-    def __post_init__(self) -> None:
-        self.prunable = is_prunable(self.trial.user_attrs)  # read once: a storage query
-        self.failed: OSError | None = None  # a write on the background thread that failed
-
-    def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
-        objective, trial, config = self.objective, self.trial, self.config
-        stops = objective.stops
-        if stops is not None and self.fused:
-            stops.hold()
-        elif stops is not None:
-            stops.check()
-            if metrics.epoch >= config.epochs:
-                # Trained to the end: the trial is kept and told as it ended; a stop from
-                # here on is raised after that (see Objective.__call__ and _run_trials).
-                stops.hold()
-        # What earlier epochs handed over is stored before this one reports (see background.py).
-        objective.background.settle()
-        if self.failed is not None:  # e.g. the disk was full for the last epoch's checkpoint
-            raise self.failed
-        split = objective.splits.eval_split
-        attrs = {
-            attr: [getattr(m, name) for m in state.history]
-            for attr, name in curve_attrs(split).items()
-        }
-        attrs |= {loss_attr(split): metrics.eval_loss, accuracy_attr(split): metrics.eval_accuracy}
-        # The last epoch's state is the finished model, kept as an artifact instead.
-        checkpoint = None
-        if metrics.epoch < config.epochs:
-            checkpoint = objective.resume_store.snapshot(
-                state, config, self.seed, objective.precision, copy=objective.background.threaded
-            )
-        job = functools.partial(self._store, attrs, checkpoint)
-        objective.background.submit(job, key=trial.number)
-        trial.report(metrics.eval_loss, metrics.epoch)
-        objective.progress.epoch_finished(trial.number, config, metrics)
-        if metrics.epoch < config.epochs and self.prunable and trial.should_prune():
-            outcome = f"pruned after epoch {metrics.epoch} of {config.epochs}"
-            job = functools.partial(objective.ending, trial, outcome)
-            objective.background.submit(job, key=trial.number)
-            raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
-
-    def _store(self, attrs: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:
-        """The epoch's curves and figures on the trial, and its resume checkpoint."""
-        try:
-            for key, value in attrs.items():
-                self.trial.set_user_attr(key, value)
-            if checkpoint is not None:
-                self.objective.resume_store.write(self.trial, checkpoint)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another worker took the trial over: trial.report says so to the trainer
-        except OSError as error:
-            if not self.objective.background.threaded or failure_reason(error, None) is None:
-                raise
-            # Written beside the training: the trial fails at its next epoch, as it would
-            # have at this one alone (a full disk, the others going on).
-            self.failed = error
 
 
 def _set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
