@@ -114,7 +114,6 @@ def instrument(clock: Clock) -> None:
 
     import catdog.train as train
     import study.data.splits as splits
-    import study.run.fused as fused
     import study.run.objective as objective
     import study.run.setup as setup
     import study.run.worker as worker
@@ -122,7 +121,8 @@ def instrument(clock: Clock) -> None:
 
     def first_of(*names: str):
         """The first module of `names` that imports: where this version keeps a function, then
-        where an older one did (before 2026-12-03 objective.py held the EpochReporter)."""
+        where an older one did (before 2026-12-03 fused.py held the fused loop and its members,
+        objective.py the EpochReporter)."""
         for name in names[:-1]:
             try:
                 return importlib.import_module(name)
@@ -130,6 +130,8 @@ def instrument(clock: Clock) -> None:
                 continue
         return importlib.import_module(names[-1])
 
+    fused_loop = first_of("study.run.fused.loop", "study.run.fused")
+    fused_members = first_of("study.run.fused.members", "study.run.fused")
     reporter = first_of("study.run.reporter", "study.run.objective")
 
     clock.wrap(train, "train_epoch", "epoch: train")
@@ -146,8 +148,8 @@ def instrument(clock: Clock) -> None:
     clock.wrap(reporter.EpochReporter, "__call__", "trial: after each epoch")
     clock.wrap(objective.Objective, "finish", "trial: end (model file, artifact)")
     clock.wrap(objective.Objective, "ending", "trial: end (curves PNG, note)")
-    clock.wrap(fused, "_start", "trial: start (suggest, attrs)")
-    clock.wrap(fused, "_end", "trial: end (model file, artifact)")
+    clock.wrap(fused_loop, "_start", "trial: start (suggest, attrs)")
+    clock.wrap(fused_members, "_end", "trial: end (model file, artifact)")
     try:
         background = importlib.import_module("study.run.background")
     except ImportError:  # before the background thread

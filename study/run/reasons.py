@@ -1,5 +1,5 @@
 """Why a trial ends FAIL: the one line stored on it (its fail_reason), the same whether the trial
-trained alone (objective.py) or fused with others (fused.py).
+trained alone (objective.py) or fused with others (fused/).
 
 A reason says what a user can change: the memory refused and the batch size and image size it
 was for, a full disk, or what stopped the run and after which epoch. An error that is a bug has

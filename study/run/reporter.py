@@ -47,7 +47,7 @@ class EpochReporter:
     config: TrainConfig
     seed: int
     # A fused run's member: a stop is held from the first member's report until the run has
-    # taken every member's result (see fused.py), so that none is cut between two reports.
+    # taken every member's result (see fused/loop.py), so that none is cut between two reports.
     fused: bool = False
 
     def __post_init__(self) -> None:
