@@ -114,11 +114,25 @@ def instrument(clock: Clock) -> None:
 
     import catdog.train as train
     import study.data.splits as splits
-    import study.run.fused as fused
     import study.run.objective as objective
     import study.run.setup as setup
     import study.run.worker as worker
     from catdog.fused.trainer import FusedTrainer
+
+    def first_of(*names: str):
+        """The first module of `names` that imports: where this version keeps a function, then
+        where an older one did (before 2026-12-03 fused.py held the fused loop and its members,
+        objective.py the EpochReporter)."""
+        for name in names[:-1]:
+            try:
+                return importlib.import_module(name)
+            except ImportError:
+                continue
+        return importlib.import_module(names[-1])
+
+    fused_loop = first_of("study.run.fused.loop", "study.run.fused")
+    fused_members = first_of("study.run.fused.members", "study.run.fused")
+    reporter = first_of("study.run.reporter", "study.run.objective")
 
     clock.wrap(train, "train_epoch", "epoch: train")
     clock.wrap(train, "evaluate", "epoch: evaluate")
@@ -131,11 +145,11 @@ def instrument(clock: Clock) -> None:
     clock.wrap(worker, "load_splits", data)  # imported by name there
     clock.wrap(objective.Objective, "start", "trial: start (suggest, attrs)")
     clock.wrap(objective.Objective, "resume_point", "trial: start (suggest, attrs)")
-    clock.wrap(objective.EpochReporter, "__call__", "trial: after each epoch")
+    clock.wrap(reporter.EpochReporter, "__call__", "trial: after each epoch")
     clock.wrap(objective.Objective, "finish", "trial: end (model file, artifact)")
     clock.wrap(objective.Objective, "ending", "trial: end (curves PNG, note)")
-    clock.wrap(fused, "_start", "trial: start (suggest, attrs)")
-    clock.wrap(fused, "_end", "trial: end (model file, artifact)")
+    clock.wrap(fused_loop, "_start", "trial: start (suggest, attrs)")
+    clock.wrap(fused_members, "_end", "trial: end (model file, artifact)")
     try:
         background = importlib.import_module("study.run.background")
     except ImportError:  # before the background thread

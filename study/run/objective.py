@@ -2,19 +2,18 @@
 (1 - accuracy; or with --objective loss its loss) on the evaluation set: the test set (the
 report's protocol) or a validation part of the training set.
 
-Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial; per-epoch
-curves and the final figures are stored as user attrs (the dashboard shows them), and the
-finished model is uploaded as an artifact whose id and SHA-256 are kept on the trial. With a
-validation part the test set is scored once, when a trial finishes, into `test_loss` and
-`test_accuracy`, so those two always mean the test set.
+Each epoch's evaluation loss goes to `trial.report`, so the pruner can stop the trial, and its
+curves are stored as user attrs (reporter.py); the final figures are stored too (the dashboard
+shows them), and the finished model is uploaded as an artifact whose id and SHA-256 are kept on
+the trial. With a validation part the test set is scored once, when a trial finishes, into
+`test_loss` and `test_accuracy`, so those two always mean the test set. A trial that cannot
+finish stores why (reasons.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,17 +25,9 @@ import torch
 from optuna.artifacts import upload_artifact
 
 from catdog.config import TrainConfig
-from catdog.errors import CatdogError
 from catdog.model import CatDogCNN
 from catdog.modelfile import save_model_file
-from catdog.train import (
-    EpochMetrics,
-    TrainingDiverged,
-    TrainState,
-    evaluate,
-    is_out_of_memory,
-    train,
-)
+from catdog.train import EpochMetrics, TrainState, evaluate, train
 from study.attrs import (
     CHECKPOINT_ATTR,
     CHECKPOINT_SHA_ATTR,
@@ -55,16 +46,22 @@ from study.attrs import (
     TEST_LOSS_ATTR,
     WORKER_ATTR,
     accuracy_attr,
-    curve_attrs,
-    is_prunable,
     loss_attr,
-    loss_curve_attr,
 )
 from study.data.splits import DeviceSplits
 from study.optuna_private import retry_history
 from study.run.background import Background
 from study.run.progress import Progress
-from study.run.signals import Stopped, StopSignals
+from study.run.reasons import (
+    TrialFailed,
+    epochs_stored,
+    failure_reason,
+    stop_cause,
+    stop_reason,
+    store_error,
+)
+from study.run.reporter import EpochReporter
+from study.run.signals import StopSignals
 from study.run.takeover import WorkerProcess
 from study.space.dimensions import SearchSpace, to_config
 from study.store.disk import AGAIN, DiskFull, require_room
@@ -74,10 +71,6 @@ from study.store.resume import CheckpointRefused, ResumePoint, ResumeStore
 # Called with the live trial and how it ends ("complete", "pruned after epoch 2 of 10") just
 # before it ends: Optuna attaches artifacts only to a trial that is still running.
 TrialEnding = Callable[[optuna.Trial, str], None]
-
-
-class TrialFailed(CatdogError, RuntimeError):
-    """A trial that cannot finish for a reason stored on it; the study goes on."""
 
 
 @dataclass
@@ -137,10 +130,8 @@ class Objective:
             raise
         except KeyboardInterrupt as stop:
             self.interrupted = trial.number
-            cause = stop.trial_reason if isinstance(stop, Stopped) else "interrupted by the user"
-            epochs = len(trial.user_attrs.get(loss_curve_attr(self.splits.eval_split), []))
-            reason = f"{cause} after epoch {epochs}; queued again to resume"
-            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            epochs = epochs_stored(trial, self.splits.eval_split)
+            trial.set_user_attr(FAIL_REASON_ATTR, stop_reason(stop_cause(stop), epochs))
             raise
         except (TrialFailed, optuna.exceptions.UpdateFinishedTrialError):
             # Its reason is stored; or another worker took it over (the worker says so).
@@ -300,80 +291,6 @@ class Objective:
         trial.set_user_attr(CHECKPOINT_SHA_ATTR, sha256)
 
 
-@dataclass
-class EpochReporter:
-    """train()'s on_epoch for one trial: store its curves, report the loss to the pruner,
-    checkpoint it for resuming, and stop it when the pruner says so.
-
-    Reporting and pruning happen at once; storing the curves and writing the checkpoint go
-    through objective.background (at once, or beside a fused run's training loop)."""
-
-    objective: Objective
-    trial: optuna.Trial
-    config: TrainConfig
-    seed: int
-    # A fused run's member: a stop is held from the first member's report until the run has
-    # taken every member's result (see fused.py), so that none is cut between two reports.
-    fused: bool = False
-
-    def __post_init__(self) -> None:
-        self.prunable = is_prunable(self.trial.user_attrs)  # read once: a storage query
-        self.failed: OSError | None = None  # a write on the background thread that failed
-
-    def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
-        objective, trial, config = self.objective, self.trial, self.config
-        stops = objective.stops
-        if stops is not None and self.fused:
-            stops.hold()
-        elif stops is not None:
-            stops.check()
-            if metrics.epoch >= config.epochs:
-                # Trained to the end: the trial is kept and told as it ended; a stop from
-                # here on is raised after that (see Objective.__call__ and _run_trials).
-                stops.hold()
-        # What earlier epochs handed over is stored before this one reports (see background.py).
-        objective.background.settle()
-        if self.failed is not None:  # e.g. the disk was full for the last epoch's checkpoint
-            raise self.failed
-        split = objective.splits.eval_split
-        attrs = {
-            attr: [getattr(m, name) for m in state.history]
-            for attr, name in curve_attrs(split).items()
-        }
-        attrs |= {loss_attr(split): metrics.eval_loss, accuracy_attr(split): metrics.eval_accuracy}
-        # The last epoch's state is the finished model, kept as an artifact instead.
-        checkpoint = None
-        if metrics.epoch < config.epochs:
-            checkpoint = objective.resume_store.snapshot(
-                state, config, self.seed, objective.precision, copy=objective.background.threaded
-            )
-        job = functools.partial(self._store, attrs, checkpoint)
-        objective.background.submit(job, key=trial.number)
-        trial.report(metrics.eval_loss, metrics.epoch)
-        objective.progress.epoch_finished(trial.number, config, metrics)
-        if metrics.epoch < config.epochs and self.prunable and trial.should_prune():
-            outcome = f"pruned after epoch {metrics.epoch} of {config.epochs}"
-            job = functools.partial(objective.ending, trial, outcome)
-            objective.background.submit(job, key=trial.number)
-            raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
-
-    def _store(self, attrs: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:
-        """The epoch's curves and figures on the trial, and its resume checkpoint."""
-        try:
-            for key, value in attrs.items():
-                self.trial.set_user_attr(key, value)
-            if checkpoint is not None:
-                self.objective.resume_store.write(self.trial, checkpoint)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another worker took the trial over: trial.report says so to the trainer
-        except OSError as error:
-            if not self.objective.background.threaded or failure_reason(error, None) is None:
-                raise
-            # Written beside the training: the trial fails at its next epoch, as it would
-            # have at this one alone (a full disk, the others going on).
-            self.failed = error
-
-
 def _set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     try:
         for key, value in attrs.items():
@@ -386,50 +303,3 @@ def trial_value(last: EpochMetrics, ranks_by: str) -> float:
     """What a finished trial tells Optuna (lower is better): its last evaluation loss, or for
     --objective accuracy its error, 1 - the last evaluation accuracy."""
     return last.eval_loss if ranks_by == "loss" else 1.0 - last.eval_accuracy
-
-
-def store_error(trial: optuna.Trial, error: BaseException) -> None:
-    """Every trial that ends FAIL says why, an unexpected error's too (its first line)."""
-    first_line = (str(error).strip().splitlines() or [""])[0]
-    trial.set_user_attr(FAIL_REASON_ATTR, f"error: {type(error).__name__}: {first_line}")
-
-
-def failure_reason(
-    error: BaseException, config: TrainConfig | None, image_size: int | None = None
-) -> str | None:
-    """The one line stored on a trial that `error` ends, or None for an error that is a bug.
-
-    image_size: the training images' side in px, named when memory ran out."""
-    if isinstance(error, TrainingDiverged):
-        return str(error)
-    if is_out_of_memory(error):
-        batch_size = config.batch_size if config is not None else None
-        return f"{out_of_memory(error, batch_size, image_size)}; {MEMORY_ADVICE}"
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            f"disk full while writing a checkpoint ({error.strerror}); "
-            "free space and run again; checkpoints of earlier trials are intact"
-        )
-    return None
-
-
-# What a user can change when a trial runs out of memory (TPE does not learn from a FAIL trial:
-# it may draw the same batch size again).
-MEMORY_ADVICE = (
-    "try a smaller --image-size, fewer --jobs or --fuse, or a --space file with smaller batch "
-    "sizes"
-)
-
-
-def out_of_memory(error: BaseException, batch_size: int | None, image_size: int | None) -> str:
-    """E.g. 'out of memory (2.5 GiB refused) at batch size 128 and 512 px': which memory, the
-    allocation refused, and the batch size and image size (px) it was for."""
-    what = "device memory" if isinstance(error, torch.OutOfMemoryError) else "memory"
-    refused = re.search(r"tried to allocate ([\d.]+) ?(bytes|[KMGT]iB)", str(error), re.I)
-    if refused is not None:
-        amount, unit = refused.groups()
-        size = f"{float(amount) / 2**30:.1f} GiB" if unit == "bytes" else f"{amount} {unit}"
-        what += f" ({size} refused)"
-    at = [f"batch size {batch_size}"] if batch_size is not None else []
-    at += [f"{image_size} px"] if image_size is not None else []
-    return f"out of {what}" + (f" at {' and '.join(at)}" if at else "")

@@ -40,9 +40,10 @@ from study.results.dashboard import StudyNoteRefresher, TrialCurvesPublisher
 from study.run.background import Background
 from study.run.display import Display, QueueDisplay, replay
 from study.run.fused import run_fused_trials
-from study.run.objective import Objective, TrialFailed
+from study.run.objective import Objective
 from study.run.plan import RunPlan
 from study.run.progress import Progress
+from study.run.reasons import TrialFailed
 from study.run.signals import STOP_SIGNALS, Stopped, StopSignals, silence_stdout
 from study.run.study import make_pruner, make_sampler, worker_seed
 from study.run.takeover import take_over_dead_trials, taken_over

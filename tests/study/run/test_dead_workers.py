@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import study.run.objective as objective_module
+import study.run.reporter as reporter_module
 import study.run.worker as worker_module
 from study.attrs import FAIL_REASON_ATTR, WORKER_ATTR
 from study.run.takeover import WorkerProcess
@@ -57,7 +57,7 @@ def test_a_dead_worker_on_another_machine_is_taken_over_during_a_run(
 ):
     url, name = store
     dead = _trial_of_a_worker_that_died_elsewhere(url, name)
-    reporter = objective_module.EpochReporter.__call__
+    reporter = reporter_module.EpochReporter.__call__
 
     def outlive_its_grace_period(self, metrics, state):
         # The run is under way, its setup done: the dead worker's heartbeat goes stale now.
@@ -65,7 +65,7 @@ def test_a_dead_worker_on_another_machine_is_taken_over_during_a_run(
             time.sleep(GRACE_S + 0.5)
         reporter(self, metrics, state)
 
-    monkeypatch.setattr(objective_module.EpochReporter, "__call__", outlive_its_grace_period)
+    monkeypatch.setattr(reporter_module.EpochReporter, "__call__", outlive_its_grace_period)
     args = ["--storage", url, "--study-name", name, "--max-epochs", 2, "--no-seed-configs"]
     heartbeat = ["--heartbeat", 1, "--grace-period", GRACE_S]
     result = run_cli(

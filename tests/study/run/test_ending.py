@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 import study.run.objective as objective_module
+import study.run.reporter as reporter_module
 from catdog.paper import PAPER_RUNS
 from study.attrs import (
     CHECKPOINT_ATTR,
@@ -85,7 +86,7 @@ def test_a_trial_taken_over_by_another_worker_is_one_line_and_the_worker_goes_on
     run_cli, tiny_dataset, monkeypatch
 ):
     _queue({**LONG, "epochs": 4})
-    reporter = objective_module.EpochReporter.__call__
+    reporter = reporter_module.EpochReporter.__call__
 
     def taken_over_after_epoch_2(self, metrics, state):
         reporter(self, metrics, state)
@@ -94,7 +95,7 @@ def test_a_trial_taken_over_by_another_worker_is_one_line_and_the_worker_goes_on
             other.tell(0, state=TrialState.FAIL)
             requeue(other, 0)
 
-    monkeypatch.setattr(objective_module.EpochReporter, "__call__", taken_over_after_epoch_2)
+    monkeypatch.setattr(reporter_module.EpochReporter, "__call__", taken_over_after_epoch_2)
     result = run_cli(*fast_study_args(tiny_dataset, *COMMON, "--trials", 2))
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
@@ -182,7 +183,7 @@ def test_an_output_closed_at_a_trial_s_last_epoch_keeps_it_complete(
 def test_a_stop_as_fused_trials_end_keeps_every_one_that_ended(
     run_cli, tiny_dataset, monkeypatch, when
 ):
-    reporter, keep = objective_module.EpochReporter.__call__, objective_module.Objective.keep
+    reporter, keep = reporter_module.EpochReporter.__call__, objective_module.Objective.keep
 
     def ctrl_c_after_trial_0_s_last_report(self, metrics, state):
         reporter(self, metrics, state)
@@ -195,7 +196,7 @@ def test_a_stop_as_fused_trials_end_keeps_every_one_that_ended(
         return keep(self, trial, *args)
 
     monkeypatch.setattr(
-        objective_module.EpochReporter, "__call__", ctrl_c_after_trial_0_s_last_report
+        reporter_module.EpochReporter, "__call__", ctrl_c_after_trial_0_s_last_report
     )
     monkeypatch.setattr(objective_module.Objective, "keep", ctrl_c_as_trial_0_is_kept)
     _queue(*[{**LONG, "epochs": 2}] * 3, LONG)
@@ -246,14 +247,14 @@ def test_a_grace_period_shorter_than_two_heartbeats_is_refused(
 
 def _interrupt_at_epoch(monkeypatch, signum: int, number: int = 0, epoch: int = 2) -> None:
     """Stop the run as that signal would, after `epoch` of trial `number`."""
-    reporter = objective_module.EpochReporter.__call__
+    reporter = reporter_module.EpochReporter.__call__
 
     def stop_there(self, metrics, state):
         reporter(self, metrics, state)
         if self.trial.number == number and metrics.epoch == epoch:
             self.objective.stops.stop(signum)
 
-    monkeypatch.setattr(objective_module.EpochReporter, "__call__", stop_there)
+    monkeypatch.setattr(reporter_module.EpochReporter, "__call__", stop_there)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from optuna_dashboard._note import get_note_from_system_attrs
 
 import study.run.background as background_module
 import study.run.objective as objective_module
+import study.run.reporter as reporter_module
 from catdog.fused import FusedTrainer
 from study.attrs import FAIL_REASON_ATTR, RESUME_ATTR, WORKER_ATTR
 from study.results import dashboard as dashboard_module
@@ -62,14 +63,14 @@ def test_fused_trials_learn_exactly_what_they_learn_alone(run_cli, tiny_dataset)
 
 
 def test_a_pruned_trial_frees_its_slot_for_the_next(run_cli, tiny_dataset, monkeypatch):
-    reporter = objective_module.EpochReporter.__call__
+    reporter = reporter_module.EpochReporter.__call__
 
     def prune_trial_1(self, metrics, state):
         reporter(self, metrics, state)
         if self.trial.number == 1 and metrics.epoch == 1:
             raise optuna.TrialPruned("pruned after epoch 1")
 
-    monkeypatch.setattr(objective_module.EpochReporter, "__call__", prune_trial_1)
+    monkeypatch.setattr(reporter_module.EpochReporter, "__call__", prune_trial_1)
     result = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 3, "--fuse", 2))
     assert result.exit_code == 0, result.output
     trials = trials_of(STORAGE)
@@ -83,7 +84,7 @@ def test_a_pruned_trial_frees_its_slot_for_the_next(run_cli, tiny_dataset, monke
 
 
 def test_a_stop_queues_every_fused_trial_again_and_each_resumes_alone(run_cli, tiny_dataset):
-    reporter = objective_module.EpochReporter.__call__
+    reporter = reporter_module.EpochReporter.__call__
 
     def stop_after_epoch_2(self, metrics, state):
         reporter(self, metrics, state)
@@ -91,7 +92,7 @@ def test_a_stop_queues_every_fused_trial_again_and_each_resumes_alone(run_cli, t
             self.objective.stops.stop(signal.SIGTERM)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(objective_module.EpochReporter, "__call__", stop_after_epoch_2)
+        patch.setattr(reporter_module.EpochReporter, "__call__", stop_after_epoch_2)
         stopped = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 3, "--fuse", 3))
     assert stopped.exit_code == 143, stopped.output
     assert "the running trials are marked FAIL and queued again to resume (0, 1, 2)" in (
@@ -140,7 +141,7 @@ def test_a_stop_waits_for_the_trials_that_ended_before_it(run_cli, tiny_dataset,
     # The pruner stops trial 1 after epoch 1, and its curves take a while to draw; the stop
     # comes at trial 0's second epoch, before they are stored. Trial 1 still ends PRUNED with
     # its curves; the running trials are queued again, each with its last epoch's checkpoint.
-    reporter = objective_module.EpochReporter.__call__
+    reporter = reporter_module.EpochReporter.__call__
     publish = dashboard_module.TrialCurvesPublisher.__call__
 
     def stop_at_trial_0_epoch_2(self, metrics, state):
@@ -152,7 +153,7 @@ def test_a_stop_waits_for_the_trials_that_ended_before_it(run_cli, tiny_dataset,
         time.sleep(1.0)
         publish(self, trial, outcome)
 
-    monkeypatch.setattr(objective_module.EpochReporter, "__call__", stop_at_trial_0_epoch_2)
+    monkeypatch.setattr(reporter_module.EpochReporter, "__call__", stop_at_trial_0_epoch_2)
     monkeypatch.setattr(optuna.Trial, "should_prune", lambda trial: trial.number == 1)
     monkeypatch.setattr(dashboard_module.TrialCurvesPublisher, "__call__", slow_publish)
     args = [*ARGS, "--trials", 3, "--fuse", 2, "--no-seed-configs", "--max-epochs", 5]

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-import study.run.objective as objective_module
+import study.run.reporter as reporter_module
 from study.run.signals import Stopped, StopSignals
 
 from ..workers import trials_of
@@ -69,7 +69,7 @@ def test_a_stop_in_ordinary_code_is_raised_at_once_and_the_first_stop_wins():
 
 def test_a_stop_that_cannot_mark_its_trial_ends_in_one_line(run_cli, tiny_dataset, monkeypatch):
     storage = "sqlite:///study.db"
-    reporter = objective_module.EpochReporter.__call__
+    reporter = reporter_module.EpochReporter.__call__
 
     def stopped_after_epoch(self, *args, **kwargs):
         reporter(self, *args, **kwargs)
@@ -82,7 +82,7 @@ def test_a_stop_that_cannot_mark_its_trial_ends_in_one_line(run_cli, tiny_datase
             raise sqlalchemy.exc.OperationalError("BEGIN IMMEDIATE", {}, "database is locked")
         return update(self, trial_id, state, values)
 
-    monkeypatch.setattr(objective_module.EpochReporter, "__call__", stopped_after_epoch)
+    monkeypatch.setattr(reporter_module.EpochReporter, "__call__", stopped_after_epoch)
     monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_state_values", locked)
     result = run_cli(
         "optimize", "--data", tiny_dataset, "--storage", storage, "--trials", 1,
