@@ -18,7 +18,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from catdog.config import TrainConfig
 from catdog.train import EpochMetrics
-from study.attrs import FAIL_REASON_ATTR, TEST_ACCURACY_ATTR, TEST_LOSS_ATTR, accuracy_attr
+from study.attrs import (
+    FAIL_REASON_ATTR,
+    TEST_ACCURACY_ATTR,
+    TEST_LOSS_ATTR,
+    accuracy_attr,
+    loss_attr,
+)
 from study.results.labels import describe_config
 from study.run.display import Display, PlainDisplay
 from study.run.signals import Stopped, StopSignals, silence_stdout
@@ -67,7 +73,10 @@ class Progress:
                     f"; test loss {attrs.get(TEST_LOSS_ATTR, float('nan')):.4f}, "
                     f"test accuracy {attrs.get(TEST_ACCURACY_ATTR, float('nan')):.1%}"
                 )
-            self.echo(f"trial {trial.number} finished: {split} loss {trial.value:.4f}, {figures}")
+            # The last epoch's loss, not trial.value: that is the error (1 - accuracy) when the
+            # study ranks by accuracy.
+            loss = attrs.get(loss_attr(split), float("nan"))
+            self.echo(f"trial {trial.number} finished: {split} loss {loss:.4f}, {figures}")
         elif trial.state == TrialState.PRUNED:
             epochs = len(trial.intermediate_values)
             self.echo(f"trial {trial.number} pruned after epoch {epochs}: {figures}")

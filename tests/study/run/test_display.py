@@ -97,3 +97,16 @@ def test_a_terminal_run_shows_a_live_bar_below_the_scrolling_lines(in_tmp, tiny_
     assert any("1 of 2 trials done" in bar for bar in bars), text
     assert any("trial 1 epoch 1/" in bar for bar in bars), text
     assert "  trial 1 epoch  2/" in text and "progress: 2 of 2 trials done" in text
+
+
+def test_a_finished_trial_s_line_gives_its_last_epoch_s_loss_not_its_error(run_cli, tiny_dataset):
+    # The study ranks by accuracy (the default): its value is 1 - accuracy, not a loss.
+    result = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 1))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    last_epoch = [line for line in lines if line.startswith("  trial 0 epoch  2/2")][0]
+    finished = [line for line in lines if line.startswith("trial 0 finished:")][0]
+    loss = last_epoch.split("test loss ")[1].split()[0]
+    accuracy = last_epoch.split("test loss ")[1].split("acc")[1].split()[0]
+    assert finished.startswith(f"trial 0 finished: test loss {loss}, test accuracy"), finished
+    assert f"test accuracy {accuracy}" in finished
