@@ -30,6 +30,16 @@ def test_the_tally_counts_this_command_s_trials_and_the_best_so_far():
     assert "0.4100 (84.0%)" in summary and "left" in summary
 
 
+def test_the_tally_breaks_equal_values_by_the_loss_as_the_summary_does():
+    # Ranked by accuracy, equal accuracies are common; the end of the run (study.results.best)
+    # then calls the trial with the lower loss best, and so must the progress line before it.
+    tally = Tally(total=3, started=0.0)
+    tally.ended(0, "COMPLETE", 0.3, 0.7, 0.69)
+    tally.ended(1, "COMPLETE", 0.3, 0.7, 0.61)
+    tally.ended(2, "COMPLETE", 0.3, 0.7, 0.65)
+    assert "best #1 0.3000 (70.0%)" in tally.summary()
+
+
 def test_the_time_left_follows_the_pace_so_far(monkeypatch):
     now = [100.0]
     monkeypatch.setattr("study.run.display.time.monotonic", lambda: now[0])
