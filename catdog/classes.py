@@ -49,8 +49,11 @@ def is_imbalanced(counts: Sequence[int]) -> bool:
 
 
 def describe_counts(counts: Sequence[int], names: Sequence[str]) -> str:
-    """E.g. '500 cats, 500 dogs': images per class, in class order."""
-    return ", ".join(f"{count} {name}" for count, name in zip(counts, names, strict=True))
+    """E.g. '500 cats, 500 dogs': images per class, in class order; `names` (folder names) are
+    shown printable, as a name that is not UTF-8 cannot be written to a UTF-8 terminal."""
+    return ", ".join(
+        f"{count} {printable(name)}" for count, name in zip(counts, names, strict=True)
+    )
 
 
 @dataclass(frozen=True)

@@ -79,14 +79,26 @@ def _is_hidden(path: Path) -> bool:
 
 def find_dataset_root(root: Path) -> Path:
     """The folder holding training_set/ and test_set/ (or train/ and test/): ROOT itself or
-    one level below it."""
+    the one folder below it that does. DatasetError when ROOT is not a folder, holds no data
+    set, or holds several one level down (the message names them: which is meant is not
+    for us to guess)."""
     root = Path(root)
-    if not root.is_dir():
+    if not root.exists():
         raise DatasetError(f"data folder {printable(root)} does not exist")
-    candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
-    for candidate in candidates:
-        if _split_pair(candidate) is not None:
-            return candidate
+    if not root.is_dir():
+        raise DatasetError(f"data folder {printable(root)} is a file, not a folder")
+    if _split_pair(root) is not None:
+        return root
+    below = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
+    found = [folder for folder in below if _split_pair(folder) is not None]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise DatasetError(
+            f"{printable(root)} holds {len(found)} data sets, "
+            f"{', '.join(printable(folder.name) + '/' for folder in found)}: give --data the "
+            "one to use"
+        )
     raise DatasetError(
         f"{printable(root)} is not a data set: expected {SPLITS[0]}/ and {SPLITS[1]}/ (or "
         f"{SHORT_SPLITS[0]}/ and {SHORT_SPLITS[1]}/) with a folder per class inside each "

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))  # the project, not installed
 from machine import environment  # noqa: E402 - tools/machine.py, beside this script
 
 from catdog.config import TrainConfig  # noqa: E402
-from catdog.device import configure  # noqa: E402
+from catdog.device import DeviceError, configure, resolve_device  # noqa: E402
 from catdog.fused import FusedCNN, FusedTrainer  # noqa: E402
 from catdog.fused.choose import widest  # noqa: E402
 from catdog.fused.measure import (  # noqa: E402
@@ -88,11 +88,19 @@ PLANS = {
 }
 
 
+def _seconds(text: str) -> float:
+    """--budget: a number of seconds above 0."""
+    seconds = float(text)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0")
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the 3 files")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--budget", type=float, default=420, help="seconds for all steps")
+    parser.add_argument("--budget", type=_seconds, default=420, help="seconds for all steps")
     parser.add_argument("--tiny", action="store_true", help="64 px, K = 1 and 2: a quick check")
     # Internal: compile_step in a child process, at this width with this layout ("100000").
     parser.add_argument("--compile-child", type=Path, help=argparse.SUPPRESS)
@@ -100,7 +108,10 @@ def main() -> None:
     parser.add_argument("--split", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     plan = PLANS["tiny" if args.tiny else "full"]
-    device = torch.device(args.device)
+    try:  # a GPU that is not there is one line, not a CUDA driver traceback
+        device = resolve_device(args.device)
+    except DeviceError as error:
+        parser.error(f"{error} (--device cpu --tiny checks the steps without one)")
     configure(device)  # cuDNN autotuning on, as training has it
     if args.compile_child is not None:
         layout = tuple(c == "1" for c in args.split) if args.split else False

@@ -34,6 +34,7 @@ def storage_options(command: Callable) -> Callable:
             default=DEFAULT_STUDY_NAME,
             envvar="CATDOG_STUDY",
             show_default=True,
+            callback=_named,
             help="Name of the study in the storage.",
         ),
         click.option(
@@ -48,6 +49,13 @@ def storage_options(command: Callable) -> Callable:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _named(context: click.Context, parameter: click.Parameter, name: str) -> str:
+    """A study name a user can see and type again: not empty, not only spaces."""
+    if not name.strip():
+        raise click.BadParameter("a study needs a name (leave the option out for 'catdog')")
+    return name
 
 
 device_option = click.option(

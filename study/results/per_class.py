@@ -46,6 +46,7 @@ class TestAnswers:
     class_names: tuple[str, ...]  # labels, in class order
     scores: ClassScores  # its answers on the test set
     test_folder: Path
+    own_test_set: bool = True  # the test set of the folder it trained on, not another --data
 
     @property
     def imbalanced(self) -> bool:
@@ -66,7 +67,8 @@ def best_trial_answers(
     best = best_trial(trials)
     if best is None:
         raise NoAnswers("no trial has finished yet")
-    folder = data or described_folder(best.user_attrs.get(DATA_ATTR))
+    trained_on = described_folder(best.user_attrs.get(DATA_ATTR))
+    folder = data or trained_on
     if folder is None:
         raise NoAnswers(f"trial {best.number} does not name its data folder: give --data")
     try:
@@ -96,7 +98,16 @@ def best_trial_answers(
     precision = model_file.info.get("precision", "fp32")
     images = DeviceImages.from_image_set(test_set, torch.device("cpu"))
     scores = class_scores(model_file.model, images, precision)
-    return TestAnswers(best, model_file.class_names, scores, test_folder)
+    own = trained_on is not None and _same_folder(folder, trained_on)
+    return TestAnswers(best, model_file.class_names, scores, test_folder, own)
+
+
+def _same_folder(one: Path, other: Path) -> bool:
+    """True when both name the same folder (a relative one seen from here)."""
+    try:
+        return Path(one).resolve() == Path(other).resolve()
+    except OSError:
+        return False
 
 
 def answer_lines(answers: TestAnswers) -> list[str]:
@@ -151,10 +162,12 @@ def _why(scores: ClassScores) -> str:
 
 
 def _stored(answers: TestAnswers) -> str:
-    """Where the stored test accuracy differs (another device, or precision): both."""
+    """Where the stored test accuracy differs (another test set, another device): both."""
     stored = answers.trial.user_attrs.get(TEST_ACCURACY_ATTR)
     if stored is None or abs(stored - answers.scores.accuracy) < 1e-9:
         return ""
+    if not answers.own_test_set:
+        return f"; the trial stored {percent(stored)} on the test set it trained with"
     return f"; the trial stored {percent(stored)}, scored on its own device"
 
 

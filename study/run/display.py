@@ -28,8 +28,16 @@ class Display(Protocol):
     def trial(self, number: int, epoch: int, epochs: int) -> None:
         """Trial `number` has finished `epoch` of its `epochs` (0 when it starts)."""
 
-    def ended(self, number: int, state: str, value: float | None, accuracy: float | None) -> None:
-        """Trial `number` ended: state COMPLETE, PRUNED or FAIL, its objective and accuracy."""
+    def ended(
+        self,
+        number: int,
+        state: str,
+        value: float | None,
+        accuracy: float | None,
+        loss: float | None = None,
+    ) -> None:
+        """Trial `number` ended: state COMPLETE, PRUNED or FAIL, its objective, accuracy and
+        loss (which breaks ties of the objective, as study.results.best does)."""
 
     def decoding(self, done: int, total: int) -> None:
         """`done` of `total` images of a new data set are decoded."""
@@ -50,19 +58,31 @@ class Tally:
     best_value: float | None = None  # lowest objective of a finished trial
     best_accuracy: float | None = None  # that trial's accuracy (fraction)
     best_trial: int | None = None
+    best_loss: float = math.inf  # that trial's loss: of equal values, the lower loss is best
     running: dict[int, tuple[int, int]] = field(default_factory=dict)  # number -> epoch, of
 
     def trial(self, number: int, epoch: int, epochs: int) -> None:
         self.running[number] = (epoch, epochs)
 
-    def ended(self, number: int, state: str, value: float | None, accuracy: float | None) -> None:
+    def ended(
+        self,
+        number: int,
+        state: str,
+        value: float | None,
+        accuracy: float | None,
+        loss: float | None = None,
+    ) -> None:
         self.running.pop(number, None)
         self.done += 1
         self.pruned += state == "PRUNED"
         self.failed += state == "FAIL"
-        better = self.best_value is None or (value is not None and value < self.best_value)
+        loss = math.inf if loss is None or math.isnan(loss) else loss
+        better = self.best_value is None or (
+            value is not None and (value, loss) < (self.best_value, self.best_loss)
+        )
         if state == "COMPLETE" and value is not None and better:
             self.best_value, self.best_accuracy, self.best_trial = value, accuracy, number
+            self.best_loss = loss
 
     @property
     def fraction(self) -> float:
@@ -131,8 +151,15 @@ class PlainDisplay:
         if time.monotonic() - self._last_progress >= PLAIN_PROGRESS_EVERY_S:
             self._progress()
 
-    def ended(self, number: int, state: str, value: float | None, accuracy: float | None) -> None:
-        self.tally.ended(number, state, value, accuracy)
+    def ended(
+        self,
+        number: int,
+        state: str,
+        value: float | None,
+        accuracy: float | None,
+        loss: float | None = None,
+    ) -> None:
+        self.tally.ended(number, state, value, accuracy, loss)
         self._progress()
 
     def decoding(self, done: int, total: int) -> None:
@@ -175,8 +202,15 @@ class LiveDisplay:
         self.tally.trial(number, epoch, epochs)
         self._refresh()
 
-    def ended(self, number: int, state: str, value: float | None, accuracy: float | None) -> None:
-        self.tally.ended(number, state, value, accuracy)
+    def ended(
+        self,
+        number: int,
+        state: str,
+        value: float | None,
+        accuracy: float | None,
+        loss: float | None = None,
+    ) -> None:
+        self.tally.ended(number, state, value, accuracy, loss)
         self._refresh()
 
     def decoding(self, done: int, total: int) -> None:
@@ -217,8 +251,15 @@ class QueueDisplay:
     def trial(self, number: int, epoch: int, epochs: int) -> None:
         self.queue.put(("trial", number, epoch, epochs))
 
-    def ended(self, number: int, state: str, value: float | None, accuracy: float | None) -> None:
-        self.queue.put(("ended", number, state, value, accuracy))
+    def ended(
+        self,
+        number: int,
+        state: str,
+        value: float | None,
+        accuracy: float | None,
+        loss: float | None = None,
+    ) -> None:
+        self.queue.put(("ended", number, state, value, accuracy, loss))
 
     def decoding(self, done: int, total: int) -> None:
         self.queue.put(("decoding", done, total))

@@ -18,7 +18,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from catdog.config import TrainConfig
 from catdog.train import EpochMetrics
-from study.attrs import FAIL_REASON_ATTR, TEST_ACCURACY_ATTR, TEST_LOSS_ATTR, accuracy_attr
+from study.attrs import (
+    FAIL_REASON_ATTR,
+    TEST_ACCURACY_ATTR,
+    TEST_LOSS_ATTR,
+    accuracy_attr,
+    loss_attr,
+)
 from study.results.labels import describe_config
 from study.run.display import Display, PlainDisplay
 from study.run.signals import Stopped, StopSignals, silence_stdout
@@ -59,7 +65,7 @@ class Progress:
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: how the trial ended."""
         split, attrs = self.eval_split, trial.user_attrs
-        accuracy = attrs.get(accuracy_attr(split))
+        accuracy, loss = attrs.get(accuracy_attr(split)), attrs.get(loss_attr(split))
         figures = f"{split} accuracy {accuracy:.1%}" if accuracy is not None else ""
         if trial.state == TrialState.COMPLETE:
             if split == "val":  # the test set, scored once the trial finished
@@ -67,14 +73,17 @@ class Progress:
                     f"; test loss {attrs.get(TEST_LOSS_ATTR, float('nan')):.4f}, "
                     f"test accuracy {attrs.get(TEST_ACCURACY_ATTR, float('nan')):.1%}"
                 )
-            self.echo(f"trial {trial.number} finished: {split} loss {trial.value:.4f}, {figures}")
+            # The last epoch's loss, not trial.value: that is the error (1 - accuracy) when the
+            # study ranks by accuracy.
+            shown = float("nan") if loss is None else loss
+            self.echo(f"trial {trial.number} finished: {split} loss {shown:.4f}, {figures}")
         elif trial.state == TrialState.PRUNED:
             epochs = len(trial.intermediate_values)
             self.echo(f"trial {trial.number} pruned after epoch {epochs}: {figures}")
         elif trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get(FAIL_REASON_ATTR, "see the error above")
             self.echo(f"trial {trial.number} failed: {reason}")
-        self._show(self.display.ended, trial.number, trial.state.name, trial.value, accuracy)
+        self._show(self.display.ended, trial.number, trial.state.name, trial.value, accuracy, loss)
 
     def trial_lost(self, number: int) -> None:
         """Trial `number` ended elsewhere (another worker took it over)."""

@@ -13,8 +13,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from catdog.atomic import atomic_write
 from catdog.errors import CatdogError
-from catdog.modelfile import ModelFile, load_model_file, sha256_of, write_checksum
+from catdog.modelfile import (
+    ModelFile,
+    checksum_path,
+    load_model_file,
+    sha256_of,
+    write_checksum,
+)
 from study.attrs import CHECKPOINT_ATTR, CHECKPOINT_SHA_ATTR
+from study.store.disk import writable_folder_problem
 from study.store.studies import find_trial
 
 
@@ -45,11 +52,14 @@ def export_checkpoint(
 ) -> tuple[FrozenTrial, ModelFile]:
     """Write the chosen trial's model file to `out` after checking its SHA-256 and contents.
 
-    An existing `out` is refused unless `overwrite`.
+    An existing `out` is refused unless `overwrite`; ExportError too when `out` cannot be
+    written (read-only media, a full disk), leaving no half of it: the file without its .sha256.
     """
     out = Path(out)
     if out.exists() and not overwrite:
         raise ExportError(f"{out} already exists: give --force to replace it")
+    if (problem := writable_folder_problem(out.parent)) is not None:  # before any reading
+        raise ExportError(f"cannot write {out}: {problem}; give --out a folder you can write")
     trial = choose_trial(study, trial_number)
     artifact_id = trial.user_attrs.get(CHECKPOINT_ATTR)
     if artifact_id is None:
@@ -77,8 +87,21 @@ def export_checkpoint(
         model_file = load_model_file(
             downloaded, expected_sha256=trial.user_attrs.get(CHECKPOINT_SHA_ATTR)
         )
+        _write(downloaded, out)
+    return trial, model_file
+
+
+def _write(model: Path, out: Path) -> None:
+    """Copy `model` to `out` and its SHA-256 to OUT.sha256: both, or neither (ExportError)."""
+    try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(out) as temporary:
-            shutil.copyfile(downloaded, temporary)
-        write_checksum(out, sha256_of(out))
-    return trial, model_file
+            shutil.copyfile(model, temporary)
+        try:
+            write_checksum(out, sha256_of(out))
+        except BaseException:  # a model file whose digest is missing or stale: neither stays
+            out.unlink(missing_ok=True)
+            checksum_path(out).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        raise ExportError(f"cannot write {out}: {error.strerror or error}") from None

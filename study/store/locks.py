@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy
 from sqlalchemy.engine import URL
@@ -23,7 +24,7 @@ from sqlalchemy.engine import URL
 def storage_lock(url: URL, name: str = "setup") -> Iterator[None]:
     """Hold an exclusive lock named `name` on the storage at `url` for the with-block."""
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        lock_path = Path(f"{url.database}.{name}.lock")
+        lock_path = Path(f"{url.database}.{_file_name(name)}.lock")
         with open(lock_path, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # blocks until the holder leaves its block
             try:
@@ -48,3 +49,13 @@ def storage_lock(url: URL, name: str = "setup") -> Iterator[None]:
             engine.dispose()
     else:
         yield
+
+
+def _file_name(name: str) -> str:
+    """`name` as one file name: 'study-catdog' as it is, 'study-a/b' as 'study-a%2Fb'; a name
+    too long for a file system (255 bytes) shortened and made unique by its SHA-256."""
+    quoted = quote(name, safe=" -_.,+=@()", errors="surrogateescape")
+    if len(quoted) > 200:
+        digest = hashlib.sha256(name.encode(errors="surrogateescape")).hexdigest()
+        quoted = f"{quoted[:100]}-{digest[:16]}"
+    return quoted

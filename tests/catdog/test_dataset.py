@@ -27,6 +27,26 @@ def test_folder_without_the_layout_is_refused_with_what_is_expected(tmp_path):
         find_dataset_root(tmp_path)
 
 
+def test_a_folder_holding_several_data_sets_names_them_instead_of_taking_one(tmp_path):
+    for name in ("flowers", "leaves"):
+        for split in ("train", "test"):
+            for folder in ("a", "b"):
+                _image(tmp_path / name / split / folder / "x.jpg")
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(DatasetError) as raised:
+        find_dataset_root(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path} holds 2 data sets, flowers/, leaves/: give --data the one to use"
+    )
+    assert find_dataset_root(tmp_path / "leaves") == tmp_path / "leaves"
+
+
+def test_a_file_given_as_the_data_folder_is_called_a_file(tmp_path):
+    photo = _image(tmp_path / "photo.jpg")
+    with pytest.raises(DatasetError, match="photo.jpg is a file, not a folder"):
+        find_dataset_root(photo)
+
+
 def test_listing_is_class_sorted_like_imagefolder(tmp_path):
     split = tmp_path / "training_set"
     for name in ("dog.2.jpg", "dog.10.jpg", "dog.1.jpg"):

@@ -3,6 +3,8 @@
 import json
 import sys
 
+import pytest
+
 
 def test_the_tiny_probe_runs_every_step_and_writes_three_files(tool, tmp_path, monkeypatch):
     probe = tool("fused_probe")
@@ -28,3 +30,23 @@ def test_the_tiny_probe_runs_every_step_and_writes_three_files(tool, tmp_path, m
     assert "K=2, sorted by self_cpu_time_total" in (out / "kernels.txt").read_text()
     compiled = report["compile"]
     assert compiled["exit_status"] == 0 and compiled["compiled_images_per_second"] > 0
+
+
+def test_a_gpu_that_is_not_there_or_a_budget_below_zero_is_one_line(
+    tool, tmp_path, monkeypatch, capsys
+):
+    probe = tool("fused_probe")
+    monkeypatch.setattr(probe.torch.cuda, "is_available", lambda: False)
+    for args, message in (
+        (["--device", "cuda"], "this machine has no usable CUDA GPU"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--budget", "-1"], "-1 is not a number of seconds above 0"),
+    ):
+        argv = ["fused_probe.py", "--tiny", "--out", str(tmp_path / "out"), *args]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exited:
+            probe.main()
+        assert exited.value.code == 2
+        error = capsys.readouterr().err.splitlines()[-1]
+        assert error.startswith("fused_probe.py: error: ") and message in error, error
+    assert not (tmp_path / "out").exists()

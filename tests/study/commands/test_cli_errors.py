@@ -23,6 +23,8 @@ def _one_error_line(result) -> str:
         (["--device", "cuda:3"], "device cuda:3 was asked for"),
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--image-size", "32"], "32 is not in the range x>=64"),
+        (["--study-name", ""], "'--study-name': a study needs a name"),
+        (["--study-name", "  "], "'--study-name': a study needs a name"),
     ],
 )
 def test_bad_optimize_options(run_cli, tiny_dataset, args, message):

@@ -192,6 +192,29 @@ def test_report_without_the_test_set_skips_the_confusion_matrix_with_the_reason(
     assert "wrote rep/confusion-matrix.png" in given.output
 
 
+def test_report_on_another_data_set_says_why_its_accuracy_differs_from_the_stored_one(
+    run_cli, in_tmp, tiny_dataset
+):
+    data, other = in_tmp / "photos", in_tmp / "other"
+    shutil.copytree(tiny_dataset, data)
+    shutil.copytree(tiny_dataset, other)
+    assert run_cli(*fast_study_args(data, "--trials", 1, *QUICK)).exit_code == 0
+    with sqlite3.connect("study.db") as db:  # a stored figure no test set here gives
+        db.execute(
+            "UPDATE trial_user_attributes SET value_json = '0.123' WHERE key = ?",
+            ["test_accuracy"],
+        )
+
+    def best_line(*args):
+        result = run_cli("report", "--out", "rep", "--storage", STORAGE, *args)
+        assert result.exit_code == 0, result.output
+        return next(t for t in result.output.splitlines() if "class by class" in t)
+
+    assert "the trial stored 12.3 %, scored on its own device" in best_line()
+    assert "the trial stored 12.3 %, scored on its own device" in best_line("--data", data)
+    assert "the trial stored 12.3 % on the test set it trained with" in best_line("--data", other)
+
+
 def test_a_model_file_that_names_no_classes_is_a_cat_and_dog_model(
     run_cli, make_model, tiny_dataset
 ):

@@ -152,3 +152,28 @@ def test_odd_names_print_on_a_utf8_or_an_ascii_terminal(tiny_dataset, tmp_path, 
     assert b"Traceback" not in result.stderr
     lines = result.stdout.decode("utf-8").splitlines()  # click writes UTF-8 to an ASCII stream
     assert f"  {root}/training_set/cats/vide_\\xe9.jpg: empty file" in lines
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+def test_a_class_folder_named_in_latin1_prints_on_a_utf8_or_an_ascii_terminal(
+    tiny_shapes, tmp_path, encoding
+):
+    root = tmp_path / "photos"
+    shutil.copytree(tiny_shapes, root)
+    for split in ("training_set", "test_set"):  # what unzip of a Windows archive leaves
+        (root / split / "stars").rename(root / split / os.fsdecode(b"\xe9toiles"))
+    env = {**os.environ, "PYTHONIOENCODING": f"{encoding}:strict"}
+    result = subprocess.run(
+        [sys.executable, "-m", "study", "data", "check", root, "--image-size", "64"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    lines = result.stdout.decode("utf-8").splitlines()
+    assert "  3 classes: ellipses, polygons, \\xe9toiles" in lines
+    assert any(
+        line.startswith("  training_set: 16 ellipses, 16 polygons, 16 \\xe9toiles usable")
+        for line in lines
+    ), lines

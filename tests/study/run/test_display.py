@@ -30,6 +30,16 @@ def test_the_tally_counts_this_command_s_trials_and_the_best_so_far():
     assert "0.4100 (84.0%)" in summary and "left" in summary
 
 
+def test_the_tally_breaks_equal_values_by_the_loss_as_the_summary_does():
+    # Ranked by accuracy, equal accuracies are common; the end of the run (study.results.best)
+    # then calls the trial with the lower loss best, and so must the progress line before it.
+    tally = Tally(total=3, started=0.0)
+    tally.ended(0, "COMPLETE", 0.3, 0.7, 0.69)
+    tally.ended(1, "COMPLETE", 0.3, 0.7, 0.61)
+    tally.ended(2, "COMPLETE", 0.3, 0.7, 0.65)
+    assert "best #1 0.3000 (70.0%)" in tally.summary()
+
+
 def test_the_time_left_follows_the_pace_so_far(monkeypatch):
     now = [100.0]
     monkeypatch.setattr("study.run.display.time.monotonic", lambda: now[0])
@@ -97,3 +107,16 @@ def test_a_terminal_run_shows_a_live_bar_below_the_scrolling_lines(in_tmp, tiny_
     assert any("1 of 2 trials done" in bar for bar in bars), text
     assert any("trial 1 epoch 1/" in bar for bar in bars), text
     assert "  trial 1 epoch  2/" in text and "progress: 2 of 2 trials done" in text
+
+
+def test_a_finished_trial_s_line_gives_its_last_epoch_s_loss_not_its_error(run_cli, tiny_dataset):
+    # The study ranks by accuracy (the default): its value is 1 - accuracy, not a loss.
+    result = run_cli(*fast_study_args(tiny_dataset, *ARGS, "--trials", 1))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    last_epoch = [line for line in lines if line.startswith("  trial 0 epoch  2/2")][0]
+    finished = [line for line in lines if line.startswith("trial 0 finished:")][0]
+    loss = last_epoch.split("test loss ")[1].split()[0]
+    accuracy = last_epoch.split("test loss ")[1].split("acc")[1].split()[0]
+    assert finished.startswith(f"trial 0 finished: test loss {loss}, test accuracy"), finished
+    assert f"test accuracy {accuracy}" in finished

@@ -1,3 +1,4 @@
+import errno
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from catdog.modelfile import load_model_file, read_checksum, sha256_of
 from catdog.train import predict_probabilities
 from study.attrs import CHECKPOINT_ATTR
 
-from ..helpers import fast_study_args
+from ..helpers import fast_study_args, fill, one_error_line, read_only
 
 STORAGE = "sqlite:///study.db"
 CHECKSUM = "best.safetensors.sha256"
@@ -133,3 +134,34 @@ def test_export_refuses_to_replace_a_file_without_force(run_cli, in_tmp):
     ]
     assert Path("mine.safetensors").read_bytes() == b"someone's model"
     assert sorted(p.name for p in in_tmp.iterdir()) == ["mine.safetensors", "study.db"]
+
+
+@pytest.fixture
+def one_trained_trial(run_cli, tiny_dataset):
+    made = run_cli(*fast_study_args(tiny_dataset, "--trials", 1, "--max-epochs", 1))
+    assert made.exit_code == 0, made.output
+
+
+@pytest.mark.parametrize("disk", ["read-only", "full"])
+def test_export_onto_a_disk_it_cannot_write_is_one_error_line(
+    run_cli, one_trained_trial, small_disk, disk
+):
+    media = small_disk("1m")
+    (read_only if disk == "read-only" else fill)(media)
+    before = sorted(media.iterdir())
+    result = run_cli("export", "--out", media / "best.safetensors")
+    reason = "is not writable" if disk == "read-only" else "No space left on device"
+    assert reason in one_error_line(result)
+    assert sorted(media.iterdir()) == before  # no model, no .sha256, no temporary file
+
+
+def test_a_model_file_is_not_left_without_its_digest(run_cli, one_trained_trial, monkeypatch):
+    def no_room(path, sha256):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("study.store.export.write_checksum", no_room)
+    result = run_cli("export", "--out", "best.safetensors")
+    assert (
+        one_error_line(result) == "Error: cannot write best.safetensors: No space left on device"
+    )
+    assert not Path("best.safetensors").exists()  # show would call it damaged
