@@ -14,7 +14,7 @@ activations would pass 2^31 elements (32-bit indexing in cuDNN and many CUDA ker
 grow linearly in K), would not fit in MEMORY_SHARE of what was free at start less the data set;
 after a width whose measured peak did not; and at the first width that fails (out of memory or
 any other RuntimeError): the best width measured so far is kept, and the reason with it. On a
-CPU it is 1, unmeasured: measured on a 2-core VM, fusing gained nothing there (README,
+CPU it is 1, unmeasured: measured on a 2-core VM, fusing gained nothing there (docs/DEVELOPMENT.md,
 "Speed"). The choice (FuseChoice) carries every figure, for the study to show why.
 """
 
