@@ -331,10 +331,14 @@ def test_a_dead_local_trial_is_queued_once_by_runs_after_it(run_cli, tiny_datase
     assert "ended without finishing it" in trials[0].user_attrs[FAIL_REASON_ATTR]
 
 
-def _two_workers_training(folder, data):
-    """`optimize --jobs 2` once both workers have checkpointed; the command and worker pids."""
-    _queue(LONG, LONG)
-    args = ["--data", data, *COMMON, *FAST, "--trials", 2, "--jobs", 2]
+def _two_workers_training(folder, data, epochs: int = 40):
+    """`optimize --jobs 2` once both workers have checkpointed; the command and worker pids.
+
+    A test that needs both trials still running when it stops the run asks for more epochs than
+    any machine trains before it acts (on a loaded CPU, worker 0 once trained all 40 of LONG's
+    while worker 1 was still starting)."""
+    _queue(*[{**LONG, "epochs": epochs}] * 2)
+    args = ["--data", data, *COMMON, "--max-epochs", epochs, *FAST, "--trials", 2, "--jobs", 2]
     command = start_worker(folder, "jobs.log", *args)
     wait_for(_checkpointed(0), what="a checkpoint of trial 0")
     wait_for(_checkpointed(1), what="a checkpoint of trial 1")
@@ -342,7 +346,7 @@ def _two_workers_training(folder, data):
 
 
 def test_sigterm_stops_every_worker_and_queues_their_trials(in_tmp, tiny_dataset):
-    command, workers = _two_workers_training(in_tmp, tiny_dataset)
+    command, workers = _two_workers_training(in_tmp, tiny_dataset, epochs=1000)
     os.kill(command.pid, signal.SIGTERM)
     assert wait_all([command]) == [143]
     log = (in_tmp / "jobs.log").read_text()
@@ -444,7 +448,7 @@ def _children(pid: int) -> list[str]:
 
 
 def test_workers_stop_by_themselves_when_their_command_dies(in_tmp, tiny_dataset):
-    command, workers = _two_workers_training(in_tmp, tiny_dataset)
+    command, workers = _two_workers_training(in_tmp, tiny_dataset, epochs=1000)
     os.kill(command.pid, signal.SIGKILL)
     command.wait()
     wait_for(lambda: all(_gone(pid) for pid in workers), timeout=30, what="orphans to stop")
