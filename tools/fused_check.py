@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from machine import environment  # tools/machine.py, beside this script
+from child import run_with_deadline  # tools/child.py, beside this script
+from machine import environment
 from outputs import details_folder, pack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,18 +119,9 @@ def run_one(args: argparse.Namespace, members: int, allowed: float) -> dict:
     log_path = details_folder(args.work, fresh=False) / f"{members}.log"
     command = [sys.executable, __file__, "--one", str(members), "--out", str(args.out)]
     command += ["--work", str(args.work), "--device", args.device, "--mode", args.mode]
-    started = time.monotonic()
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            status = process.wait(timeout=allowed)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            status = None
-    result: dict = {"seconds": round(time.monotonic() - started, 1), "exit_status": status}
+        status, seconds = run_with_deadline(command, log, allowed, cwd=ROOT)
+    result: dict = {"seconds": round(seconds, 1), "exit_status": status}
     if status is None:
         result["timed_out_after_s"] = round(allowed)
     figures = log_path.with_name(f"bench-{members}.json")

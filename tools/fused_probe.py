@@ -32,8 +32,6 @@ import contextlib
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,7 +45,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project, not installed
 
-from machine import environment  # noqa: E402 - tools/machine.py, beside this script
+from child import run_with_deadline  # noqa: E402 - tools/child.py, beside this script
+from machine import environment  # noqa: E402
 
 from catdog.config import TrainConfig  # noqa: E402
 from catdog.device import DeviceError, configure, resolve_device  # noqa: E402
@@ -328,19 +327,9 @@ def run_compile(
     command += ["--compile-child", str(result_path), "--width", str(width)]
     command += ["--split", "".join("01"[s] for s in layout)]
     command += ["--tiny"] if args.tiny else []
-    started = time.monotonic()
     with open(args.out / "compile.log", "w") as log:
-        child = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            status = child.wait(timeout=allowed)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            status = None
-    found: dict = {"width": width, "exit_status": status}
-    found["seconds"] = round(time.monotonic() - started, 1)
+        status, seconds = run_with_deadline(command, log, allowed)
+    found: dict = {"width": width, "exit_status": status, "seconds": round(seconds, 1)}
     if status is None:
         found["stopped_after_s"] = round(allowed)
     if result_path.exists():

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import optuna
-from machine import environment  # tools/machine.py, beside this script
+from child import run_with_deadline  # tools/child.py, beside this script
+from machine import environment
 from outputs import details_folder, pack
 
 from catdog.synthetic import SyntheticSpec, write_synthetic_dataset
@@ -169,25 +167,11 @@ def run_step(
         return {"skipped": f"{budget.left():.0f} s of the budget left"}
     log_path = args.details / f"{name}.log"
     command = [sys.executable, *(runner or ["-m", "study"]), *arguments]
-    started = time.monotonic()
     with open(log_path, "w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
-        # Its own session, so a timeout stops its --jobs workers too.
-        process = subprocess.Popen(
-            command, cwd=args.work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            status = process.wait(timeout=allowed)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            status = None
-    seconds = time.monotonic() - started
+        # SIGTERM first: its --jobs workers queue their trials and stop.
+        status, seconds = run_with_deadline(command, log, allowed, cwd=args.work, grace_s=30)
     result = {"command": " ".join(arguments), "seconds": round(seconds, 1), "exit_status": status}
     if status is None:
         result["timed_out_after_s"] = round(allowed)
